@@ -49,6 +49,8 @@ int bus_reply(bus_t *b, const env_hdr *req_hdr, unsigned type, uint16_t flags,
 /* Number of routers currently considered alive. */
 int bus_live_routers(const bus_t *b);
 
+/* sm shard owning a slot: sm.shards[slot * n / 1024]; NULL if none. */
+const char *bus_sm_node(const config_t *cfg, unsigned slot);
 /* Storage worker node id for a key: storage.workers[fnv(key) % n]. */
 const char *bus_storage_node(const config_t *cfg, const char *key);
 

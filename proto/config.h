@@ -29,5 +29,9 @@ json_t *config_get(const config_t *c, const char *path);
 const char *config_str(const config_t *c, const char *path, const char *def);
 long long config_int(const config_t *c, const char *path, long long def);
 int config_bool(const config_t *c, const char *path, int def);
+/* The string at path as a file path: absolute paths are returned as they
+ * are, relative ones are taken relative to the config file's directory.
+ * malloc'd (caller frees); NULL if the key is missing and def is NULL. */
+char *config_file_path(const config_t *c, const char *path, const char *def);
 
 #endif

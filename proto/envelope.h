@@ -54,6 +54,8 @@ typedef struct env_hdr {
     uint16_t body_hint;                 /* body length, capped */
     char dest[ENV_NODE_MAX + 1];        /* destination node id ("" for slot) */
     char src[ENV_NODE_MAX + 1];         /* source node id */
+    int via;                            /* not on the wire: index of the router
+                                           the envelope arrived through */
 } env_hdr;
 
 /* Name of a type for logs ("STANZA_OUT"), or "UNKNOWN". */

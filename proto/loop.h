@@ -33,6 +33,8 @@ uint64_t loop_add_timer(loop_t *l, uint64_t ms, loop_timer_cb cb, void *ud);
 void loop_cancel_timer(loop_t *l, uint64_t id);
 /* Run cb before each sleep. 0/-1. */
 int loop_add_hook(loop_t *l, loop_hook_cb cb, void *ud);
+/* Remove a hook added with the same cb and ud (no-op if absent). */
+void loop_del_hook(loop_t *l, loop_hook_cb cb, void *ud);
 /* Handle signo through signalfd (blocks it for normal delivery). 0/-1. */
 int loop_add_signal(loop_t *l, int signo, loop_signal_cb cb, void *ud);
 /* Monotonic milliseconds, cached per iteration. */

@@ -73,6 +73,13 @@ scram_status scram_server_client_final(scram_server *s, const char *msg, size_t 
 /* Text for logs about the last failure. */
 const char *scram_server_detail(const scram_server *s);
 
+/* ---- for tests only ---- */
+
+/* Use snonce (printable ASCII without ',') as the server nonce instead of a
+ * random one, so that published test vectors can be reproduced. Must be
+ * called before scram_server_first. Never use outside tests. 0/-1. */
+int scram_server_set_nonce(scram_server *s, const char *snonce);
+
 /* ---- client side (tests, load generator, xmppctl) ---- */
 
 typedef struct scram_client scram_client;

@@ -1,0 +1,550 @@
+/*
+ * xml_stream.c - the streaming XMPP parser on libexpat (see xml.h).
+ *
+ * Expat runs with namespace processing (separator '\x01', which cannot occur
+ * in XML 1.0 text, so expanded names split unambiguously) and with the
+ * encoding forced to UTF-8. The depth-0 element must be <stream:stream>; it
+ * is reported through on_open. Each depth-1 element is built into a tree as
+ * its events arrive and handed to on_stanza when its end tag is seen.
+ * Character data inside a stanza is gathered in a buffer and flushed as one
+ * text node at the next tag, so a stanza fed in any split yields the same
+ * tree. Whitespace between stanzas is ignored; other text there is
+ * bad-format.
+ *
+ * RFC 6120 section 11.1 restrictions: DOCTYPE, entity, unparsed-entity and
+ * notation declarations, processing instructions and comments fail the
+ * stream with restricted-xml as soon as expat reports them (a DOCTYPE is
+ * reported before its internal subset is parsed, so entity expansion attacks
+ * never get to expand anything). Parameter entity parsing is disabled.
+ *
+ * Limits (policy-violation), measured in bytes fed, via expat's byte index:
+ *   - max_stanza: bytes from a stanza's start tag onwards; checked at every
+ *     event inside the stanza and after every chunk, so an unterminated
+ *     stanza is cut off once max_stanza bytes of it have been fed;
+ *   - max_buffer: bytes outside any stanza - before and including the
+ *     stream header, and between stanzas (whitespace keepalives count until
+ *     the next stanza or header resets the count; a stanza's start tag that
+ *     is still incomplete also counts here);
+ *   - max_depth: an element deeper than this inside a stanza (the stanza
+ *     element is depth 1);
+ *   - max_attrs: attributes plus namespace declarations on one element.
+ * A zero field in the limits passed to xml_stream_new means its default.
+ *
+ * Errors: the first error is kept, the expat parser is stopped
+ * (XML_StopParser), any partly built stanza is freed, and every later
+ * xml_stream_feed returns -1 without callbacks until xml_stream_reset.
+ *
+ * Stopping: xml_stream_stop() from a callback aborts expat
+ * (XML_StopParser(p, XML_FALSE)); xml_stream_feed then returns 0 and the rest
+ * of the chunk is dropped. Until xml_stream_reset, later feeds return 0 and
+ * ignore their input. Called outside a feed it only sets that state. Expat
+ * forbids XML_ParserReset from inside its own callbacks, so
+ * xml_stream_reset (and xml_stream_free) must not be called from one;
+ * xml_stream_reset returns -1 if it is. xml_stream_feed is not reentrant.
+ * Reset frees the expat parser and creates a fresh one.
+ */
+#include "xml.h"
+
+#include <expat.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NS_SEP '\x01'
+#define STREAMS_NS "http://etherx.jabber.org/streams"
+#define XMLNS_XML "http://www.w3.org/XML/1998/namespace"
+/* Chunks are handed to expat in pieces of at most this size so the size
+ * limits are checked (and expat's buffering bounded) within big feeds. */
+#define FEED_PIECE 65536
+
+struct xml_stream {
+    XML_Parser p;            /* NULL only if re-creating it failed */
+    xml_limits lim;
+    xml_stream_cb cb;
+    void *ud;
+    xml_err err;             /* first error, XML_OK while healthy */
+    char errtext[200];
+    int stopped;             /* xml_stream_stop was called; input ignored */
+    int in_feed;             /* inside XML_Parse */
+    int in_cb;               /* inside a user callback */
+    unsigned depth;          /* open elements, the stream element included */
+    unsigned pending_decls;  /* namespace decls seen for the next start tag */
+    char *default_ns;        /* default namespace declared on the header */
+    xml_node *stanza;        /* root of the stanza being built, or NULL */
+    xml_node *cur;           /* innermost open element of that stanza */
+    buf_t text;              /* character data not yet flushed into cur */
+    unsigned long long fed;  /* bytes handed to this expat parser */
+    unsigned long long pos;  /* end of the furthest event reported so far */
+    unsigned long long mark; /* start of the current stanza, or of the
+                                current outside-stanza region */
+};
+
+void xml_limits_default(xml_limits *l)
+{
+    l->max_stanza = 262144;
+    l->max_depth = 32;
+    l->max_attrs = 64;
+    l->max_buffer = 65536;
+}
+
+const char *xml_err_condition(xml_err err)
+{
+    switch (err) {
+    case XML_ERR_NOT_WELL_FORMED: return "not-well-formed";
+    case XML_ERR_RESTRICTED_XML: return "restricted-xml";
+    case XML_ERR_POLICY_VIOLATION: return "policy-violation";
+    case XML_ERR_INVALID_NAMESPACE: return "invalid-namespace";
+    case XML_ERR_BAD_FORMAT: return "bad-format";
+    case XML_ERR_NOMEM: return "internal-server-error";
+    case XML_OK: break;
+    }
+    return "undefined-condition";
+}
+
+/* ---- state helpers ---- */
+
+static int halted(const xml_stream *s)
+{
+    return s->err != XML_OK || s->stopped;
+}
+
+/* Free the partly built stanza and any pending text. */
+static void drop_partial(xml_stream *s)
+{
+    xml_node_free(&s->stanza);
+    s->cur = NULL;
+    buf_free(&s->text);
+}
+
+/* Record the first error, stop expat if it is running, drop partial state. */
+static void fail(xml_stream *s, xml_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(xml_stream *s, xml_err err, const char *fmt, ...)
+{
+    if (s->err != XML_OK) return;
+    s->err = err;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errtext, sizeof(s->errtext), fmt, ap);
+    va_end(ap);
+    if (s->in_feed && s->p) XML_StopParser(s->p, XML_FALSE);
+    drop_partial(s);
+}
+
+/* Byte offset where the current expat event starts. */
+static unsigned long long ev_start(const xml_stream *s)
+{
+    XML_Index i = XML_GetCurrentByteIndex(s->p);
+    return i < 0 ? s->fed : (unsigned long long)i;
+}
+
+/* Byte offset just past the current event (or past the furthest event seen,
+ * which matters for the end event of an empty element). */
+static unsigned long long ev_end(xml_stream *s)
+{
+    int n = XML_GetCurrentByteCount(s->p);
+    unsigned long long e = ev_start(s) + (unsigned long long)(n > 0 ? n : 0);
+    if (e > s->pos) s->pos = e;
+    return s->pos;
+}
+
+/* Fail if the outside-stanza region now reaches past upto. 0/-1. */
+static int check_outside(xml_stream *s, unsigned long long upto)
+{
+    if (upto <= s->mark || upto - s->mark <= s->lim.max_buffer) return 0;
+    fail(s, XML_ERR_POLICY_VIOLATION, "more than %zu bytes outside a stanza", s->lim.max_buffer);
+    return -1;
+}
+
+/* Fail if the current stanza, up to the current event, is too big. 0/-1. */
+static int check_stanza(xml_stream *s, unsigned long long upto)
+{
+    if (upto <= s->mark || upto - s->mark <= s->lim.max_stanza) return 0;
+    fail(s, XML_ERR_POLICY_VIOLATION, "stanza larger than %zu bytes", s->lim.max_stanza);
+    return -1;
+}
+
+/* Append pending character data to the open element. 0/-1. */
+static int flush_text(xml_stream *s)
+{
+    if (s->text.len == 0) return 0;
+    if (s->cur && xml_add_text(s->cur, s->text.data, s->text.len) < 0) {
+        fail(s, XML_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    if (s->text.cap > 4096) buf_free(&s->text); /* don't keep big buffers */
+    else buf_reset(&s->text);
+    return 0;
+}
+
+/* ---- building nodes from expat names ---- */
+
+/* Store attribute expanded name qname on n with the naming rules of
+ * xml_tree.c: "local", "xml:local", or "{uri}local". 0/-1. */
+static int add_attr(xml_node *n, const char *qname, const char *value)
+{
+    const char *sep = strchr(qname, NS_SEP);
+    if (!sep) return xml_attr_set(n, qname, value);
+    buf_t b = BUF_INIT;
+    size_t ulen = (size_t)(sep - qname);
+    int rc;
+    if (ulen == strlen(XMLNS_XML) && memcmp(qname, XMLNS_XML, ulen) == 0)
+        rc = buf_printf(&b, "xml:%s", sep + 1);
+    else
+        rc = buf_printf(&b, "{%.*s}%s", (int)ulen, qname, sep + 1);
+    if (rc == 0) rc = xml_attr_set(n, b.data, value);
+    buf_free(&b);
+    return rc;
+}
+
+/* A new element for expat name qname ("uri\x01local" or "local") with the
+ * attributes atts (name/value pairs). NULL on allocation failure. */
+static xml_node *make_element(const char *qname, const char **atts)
+{
+    const char *sep = strchr(qname, NS_SEP);
+    xml_node *n;
+    if (sep) {
+        char *ns = strndup(qname, (size_t)(sep - qname));
+        n = ns ? xml_node_new(sep + 1, ns) : NULL;
+        free(ns);
+    } else {
+        n = xml_node_new(qname, "");
+    }
+    for (size_t i = 0; n && atts[i]; i += 2) {
+        if (add_attr(n, atts[i], atts[i + 1]) < 0) xml_node_free(&n);
+    }
+    return n;
+}
+
+/* ---- user callbacks ---- */
+
+static void deliver_open(xml_stream *s, xml_node *h)
+{
+    if (!s->cb.on_open) {
+        xml_node_free(&h);
+        return;
+    }
+    s->in_cb = 1;
+    s->cb.on_open(s->ud, h, s->default_ns ? s->default_ns : "");
+    s->in_cb = 0;
+}
+
+static void deliver_stanza(xml_stream *s, xml_node *n)
+{
+    if (!s->cb.on_stanza) {
+        xml_node_free(&n);
+        return;
+    }
+    s->in_cb = 1;
+    s->cb.on_stanza(s->ud, n);
+    s->in_cb = 0;
+}
+
+static void deliver_close(xml_stream *s)
+{
+    if (!s->cb.on_close) return;
+    s->in_cb = 1;
+    s->cb.on_close(s->ud);
+    s->in_cb = 0;
+}
+
+/* ---- expat handlers ---- */
+
+/* The depth-0 element: validate it as the stream header and report it. */
+static void open_stream(xml_stream *s, const char *qname, const char **atts)
+{
+    xml_node *h = make_element(qname, atts);
+    if (!h) {
+        fail(s, XML_ERR_NOMEM, "out of memory");
+        return;
+    }
+    if (strcmp(h->name, "stream") != 0) {
+        fail(s, XML_ERR_BAD_FORMAT, "root element <%.64s/> is not <stream:stream/>", h->name);
+    } else if (strcmp(h->ns, STREAMS_NS) != 0) {
+        fail(s, XML_ERR_INVALID_NAMESPACE, "stream namespace '%.100s' is not " STREAMS_NS, h->ns);
+    } else if (check_outside(s, ev_end(s)) == 0) {
+        s->depth = 1;
+        s->mark = s->pos;
+        deliver_open(s, h);
+        return;
+    }
+    xml_node_free(&h);
+}
+
+/* A start tag inside the stream: a stanza or an element within one. */
+static void open_element(xml_stream *s, const char *qname, const char **atts)
+{
+    if (s->depth == 1) {
+        if (check_outside(s, ev_start(s)) < 0) return;
+        s->mark = ev_start(s);
+    }
+    if (s->depth > s->lim.max_depth) { /* the new element's stanza depth */
+        fail(s, XML_ERR_POLICY_VIOLATION, "elements nested deeper than %u", s->lim.max_depth);
+        return;
+    }
+    if (check_stanza(s, ev_end(s)) < 0 || flush_text(s) < 0) return;
+    xml_node *n = make_element(qname, atts);
+    if (!n) {
+        fail(s, XML_ERR_NOMEM, "out of memory");
+        return;
+    }
+    if (s->cur) xml_append(s->cur, n);
+    else s->stanza = n;
+    s->cur = n;
+    s->depth++;
+}
+
+static void XMLCALL on_start(void *ud, const XML_Char *qname, const XML_Char **atts)
+{
+    xml_stream *s = ud;
+    if (halted(s)) return;
+    unsigned long n = s->pending_decls;
+    s->pending_decls = 0;
+    for (size_t i = 0; atts[i]; i += 2) n++;
+    if (n > s->lim.max_attrs) {
+        fail(s, XML_ERR_POLICY_VIOLATION, "more than %u attributes on an element", s->lim.max_attrs);
+        return;
+    }
+    if (s->depth == 0) open_stream(s, qname, atts);
+    else open_element(s, qname, atts);
+}
+
+static void XMLCALL on_end(void *ud, const XML_Char *qname)
+{
+    xml_stream *s = ud;
+    if (halted(s) || s->depth == 0) return;
+    if (s->depth == 1) { /* </stream:stream> */
+        s->depth = 0;
+        deliver_close(s);
+        return;
+    }
+    if (check_stanza(s, ev_end(s)) < 0 || flush_text(s) < 0) return;
+    xml_node *done = s->cur;
+    s->cur = done->parent;
+    s->depth--;
+    if (s->depth == 1) {
+        s->stanza = NULL;
+        s->mark = s->pos;
+        deliver_stanza(s, done);
+    }
+}
+
+static int all_space(const char *t, int len)
+{
+    for (int i = 0; i < len; i++) {
+        if (t[i] != ' ' && t[i] != '\t' && t[i] != '\r' && t[i] != '\n') return 0;
+    }
+    return 1;
+}
+
+static void XMLCALL on_text(void *ud, const XML_Char *t, int len)
+{
+    xml_stream *s = ud;
+    if (halted(s)) return;
+    if (s->depth <= 1) { /* between stanzas: whitespace keepalives only */
+        if (!all_space(t, len)) fail(s, XML_ERR_BAD_FORMAT, "text outside a stanza");
+        else check_outside(s, ev_end(s));
+        return;
+    }
+    if (check_stanza(s, ev_end(s)) < 0) return;
+    if (buf_append(&s->text, t, (size_t)len) < 0) fail(s, XML_ERR_NOMEM, "out of memory");
+}
+
+static void XMLCALL on_ns_decl(void *ud, const XML_Char *prefix, const XML_Char *uri)
+{
+    xml_stream *s = ud;
+    if (halted(s)) return;
+    s->pending_decls++;
+    if (s->depth != 0 || prefix) return;
+    free(s->default_ns);
+    s->default_ns = strdup(uri ? uri : "");
+    if (!s->default_ns) fail(s, XML_ERR_NOMEM, "out of memory");
+}
+
+static void restricted(void *ud, const char *what)
+{
+    xml_stream *s = ud;
+    if (!halted(s)) fail(s, XML_ERR_RESTRICTED_XML, "%s not allowed", what);
+}
+
+static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
+                               const XML_Char *pubid, int has_internal_subset)
+{
+    restricted(ud, "DOCTYPE");
+}
+
+static void XMLCALL on_entity_decl(void *ud, const XML_Char *name, int is_param,
+                                   const XML_Char *value, int value_len, const XML_Char *base,
+                                   const XML_Char *sysid, const XML_Char *pubid,
+                                   const XML_Char *notation)
+{
+    restricted(ud, "entity declaration");
+}
+
+static void XMLCALL on_unparsed_decl(void *ud, const XML_Char *name, const XML_Char *base,
+                                     const XML_Char *sysid, const XML_Char *pubid,
+                                     const XML_Char *notation)
+{
+    restricted(ud, "unparsed entity declaration");
+}
+
+static void XMLCALL on_notation_decl(void *ud, const XML_Char *name, const XML_Char *base,
+                                     const XML_Char *sysid, const XML_Char *pubid)
+{
+    restricted(ud, "notation declaration");
+}
+
+static void XMLCALL on_pi(void *ud, const XML_Char *target, const XML_Char *data)
+{
+    restricted(ud, "processing instruction");
+}
+
+static void XMLCALL on_comment(void *ud, const XML_Char *data)
+{
+    restricted(ud, "comment");
+}
+
+/* ---- lifecycle ---- */
+
+/* Create and configure a fresh expat parser in s->p. 0/-1. */
+static int make_parser(xml_stream *s)
+{
+    XML_Parser p = XML_ParserCreateNS("UTF-8", NS_SEP);
+    if (!p) return -1;
+    XML_SetUserData(p, s);
+    XML_SetElementHandler(p, on_start, on_end);
+    XML_SetCharacterDataHandler(p, on_text);
+    XML_SetStartNamespaceDeclHandler(p, on_ns_decl);
+    XML_SetStartDoctypeDeclHandler(p, on_doctype);
+    XML_SetEntityDeclHandler(p, on_entity_decl);
+    XML_SetUnparsedEntityDeclHandler(p, on_unparsed_decl);
+    XML_SetNotationDeclHandler(p, on_notation_decl);
+    XML_SetProcessingInstructionHandler(p, on_pi);
+    XML_SetCommentHandler(p, on_comment);
+    XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
+    s->p = p;
+    return 0;
+}
+
+/* Release everything tied to the current stream, keeping config. */
+static void clear_state(xml_stream *s)
+{
+    if (s->p) XML_ParserFree(s->p);
+    s->p = NULL;
+    drop_partial(s);
+    free(s->default_ns);
+    s->default_ns = NULL;
+    s->err = XML_OK;
+    s->errtext[0] = '\0';
+    s->stopped = 0;
+    s->depth = 0;
+    s->pending_decls = 0;
+    s->fed = s->pos = s->mark = 0;
+}
+
+xml_stream *xml_stream_new(const xml_limits *limits, const xml_stream_cb *cb, void *ud)
+{
+    xml_stream *s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    xml_limits_default(&s->lim);
+    if (limits) {
+        if (limits->max_stanza) s->lim.max_stanza = limits->max_stanza;
+        if (limits->max_depth) s->lim.max_depth = limits->max_depth;
+        if (limits->max_attrs) s->lim.max_attrs = limits->max_attrs;
+        if (limits->max_buffer) s->lim.max_buffer = limits->max_buffer;
+    }
+    if (cb) s->cb = *cb;
+    s->ud = ud;
+    if (make_parser(s) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Map an error expat reported by itself (not one of ours). */
+static void expat_failed(xml_stream *s)
+{
+    enum XML_Error code = XML_GetErrorCode(s->p);
+    xml_err e = code == XML_ERROR_NO_MEMORY ? XML_ERR_NOMEM : XML_ERR_NOT_WELL_FORMED;
+    fail(s, e, "%s at line %lu, column %lu", XML_ErrorString(code),
+         (unsigned long)XML_GetErrorLineNumber(s->p), (unsigned long)XML_GetErrorColumnNumber(s->p));
+}
+
+/* After a piece was parsed: bytes fed but not yet complete must still fit
+ * the limit of the region they belong to. 0/-1. */
+static int check_after_feed(xml_stream *s)
+{
+    if (s->depth >= 2) return check_stanza(s, s->fed);
+    return check_outside(s, s->fed);
+}
+
+/* Parse one piece (len <= FEED_PIECE). 0 to go on, 1 when stopped, -1. */
+static int feed_piece(xml_stream *s, const char *data, size_t len)
+{
+    s->in_feed = 1;
+    enum XML_Status st = XML_Parse(s->p, data, (int)len, XML_FALSE);
+    s->in_feed = 0;
+    s->fed += len;
+    if (s->err != XML_OK) return -1;
+    if (s->stopped) return 1;
+    if (st != XML_STATUS_OK) {
+        expat_failed(s);
+        return -1;
+    }
+    return check_after_feed(s);
+}
+
+int xml_stream_feed(xml_stream *s, const char *data, size_t len)
+{
+    if (!s || s->err != XML_OK || s->in_feed) return -1;
+    if (s->stopped) return 0;
+    while (len > 0) {
+        size_t n = len > FEED_PIECE ? FEED_PIECE : len;
+        int rc = feed_piece(s, data, n);
+        if (rc != 0) return rc < 0 ? -1 : 0;
+        data += n;
+        len -= n;
+    }
+    return 0;
+}
+
+void xml_stream_stop(xml_stream *s)
+{
+    if (!s || s->stopped) return;
+    s->stopped = 1;
+    if (s->in_feed && s->err == XML_OK) XML_StopParser(s->p, XML_FALSE);
+}
+
+xml_err xml_stream_error(const xml_stream *s)
+{
+    return s ? s->err : XML_ERR_NOMEM;
+}
+
+const char *xml_stream_error_text(const xml_stream *s)
+{
+    if (!s) return "no parser";
+    if (s->err == XML_OK) return "no error";
+    return s->errtext[0] ? s->errtext : xml_err_condition(s->err);
+}
+
+int xml_stream_reset(xml_stream *s)
+{
+    if (!s || s->in_cb || s->in_feed) return -1;
+    clear_state(s);
+    if (make_parser(s) < 0) {
+        s->err = XML_ERR_NOMEM;
+        snprintf(s->errtext, sizeof(s->errtext), "out of memory creating the XML parser");
+        return -1;
+    }
+    return 0;
+}
+
+void xml_stream_free(xml_stream **sp)
+{
+    if (!sp || !*sp) return;
+    clear_state(*sp);
+    free(*sp);
+    *sp = NULL;
+}
