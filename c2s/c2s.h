@@ -1,0 +1,157 @@
+/*
+ * c2s.h - the client connection process: shared types of its modules.
+ *
+ * server.c   process state, bus dispatch, connection table, output flushing
+ * listener.c SO_REUSEPORT listening socket and accept
+ * conn.c     one client connection: socket and TLS I/O, buffers, close
+ * stream.c   RFC 6120 stream negotiation and element dispatch by state
+ * sasl.c     SASL PLAIN / SCRAM-SHA-1 / SCRAM-SHA-256 against storage
+ * bind.c     resource binding through the user's sm shard, stanza hand-off
+ * tls.c      the OpenSSL server context
+ */
+#ifndef XMPP_C2S_H
+#define XMPP_C2S_H
+
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+#include "buf.h"
+#include "bus.h"
+#include "config.h"
+#include "jid.h"
+#include "loop.h"
+#include "scram.h"
+#include "xml.h"
+
+typedef struct c2s c2s_t;
+typedef struct conn conn_t;
+
+typedef enum conn_state {
+    CONN_HEADER,      /* waiting for a stream header */
+    CONN_OPEN,        /* stream open, negotiating or established */
+    CONN_TLS_HANDSHAKE, /* after <proceed/>, TLS handshake running */
+    CONN_CLOSING,     /* flushing output, then close */
+    CONN_CLOSED       /* socket closed, waiting to be freed */
+} conn_state;
+
+typedef enum sasl_mech { MECH_NONE = 0, MECH_PLAIN, MECH_SCRAM_SHA1, MECH_SCRAM_SHA256 } sasl_mech;
+
+struct conn {
+    c2s_t *srv;
+    uint64_t id;             /* connection id: generation << 32 | table index */
+    int fd;
+    conn_state state;
+    SSL *ssl;                /* NULL before STARTTLS */
+    int tls;                 /* TLS established */
+    int authed;              /* SASL succeeded */
+    int bound;               /* resource bound, session active */
+    int restart;             /* reset the parser after the current feed */
+    int header_sent;         /* our stream header was written */
+    int want_write;          /* EPOLLOUT armed */
+    int dirty;               /* on the flush list */
+    xml_stream *parser;
+    buf_t out;               /* bytes waiting to be written */
+    char stream_id[33];      /* our stream id */
+    char peer[64];           /* client address for logs */
+    /* SASL */
+    sasl_mech mech;          /* mechanism in progress */
+    scram_server *scram;     /* SCRAM exchange in progress */
+    char *plain_pass;        /* PLAIN password while the record is fetched */
+    int auth_failures;
+    uint32_t pending_req;    /* bus request in flight (0 = none) */
+    char user[JID_PART_MAX + 1];  /* authenticated (or authenticating) localpart */
+    /* session */
+    char bare[3 * JID_PART_MAX + 3];  /* bare JID once authenticated */
+    char full[3 * JID_PART_MAX + 3];  /* full JID once bound */
+    unsigned slot;           /* user slot of bare */
+    xml_node *bind_iq;       /* bind request waiting for the sm's answer */
+    xml_node *held_first;    /* stanzas received while bind is pending */
+    xml_node *held_last;
+    unsigned held_count;
+    uint64_t auth_timer;     /* closes connections that do not authenticate */
+    conn_t *next_dirty;      /* flush list link */
+};
+
+struct c2s {
+    const config_t *cfg;
+    loop_t *loop;
+    bus_t *bus;
+    const char *node;        /* our node id */
+    const char *domain;      /* served domain */
+    SSL_CTX *tls_ctx;
+    int require_tls;
+    xml_limits limits;
+    unsigned auth_timeout_ms;
+    int max_auth_failures;
+    size_t max_out;          /* output buffer limit per connection */
+    int listen_fd;
+    conn_t **conns;          /* table indexed by low 32 bits of the id */
+    uint32_t *gens;          /* generation per table slot */
+    uint32_t nconns_cap;
+    uint32_t *free_idx;      /* free table slots */
+    uint32_t nfree;
+    uint32_t nconns;         /* live connections */
+    conn_t *dirty_head;      /* connections with output to flush */
+    /* counters */
+    uint64_t accepted, closed, stanzas_in, stanzas_out, auth_ok, auth_fail;
+};
+
+/* server.c */
+int c2s_run(const config_t *cfg, loop_t *loop, const char *node_id);
+int c2s_conn_register(c2s_t *s, conn_t *c);
+void c2s_conn_unregister(c2s_t *s, conn_t *c);
+conn_t *c2s_conn_find(c2s_t *s, uint64_t id);
+void c2s_mark_dirty(c2s_t *s, conn_t *c);
+
+/* listener.c */
+int listener_open(c2s_t *s);
+void listener_close(c2s_t *s);
+
+/* conn.c */
+conn_t *conn_new(c2s_t *s, int fd, const char *peer);
+/* Queue bytes for the client (flushed before the loop sleeps). */
+void conn_write(conn_t *c, const char *data, size_t len);
+void conn_write_str(conn_t *c, const char *s);
+/* Serialize a tree in the client namespace and queue it. */
+void conn_write_node(conn_t *c, const xml_node *n);
+/* Try to write queued bytes now. 0, or -1 if the connection failed. */
+int conn_flush(conn_t *c);
+/* Begin STARTTLS on the socket (after <proceed/> was flushed). 0/-1. */
+int conn_start_tls(conn_t *c);
+/* Close after flushing what is queued. */
+void conn_close_after_flush(conn_t *c);
+/* Tear down now: unbind, cancel requests, close the socket. The memory
+ * is released later by the flush hook, so c stays valid (state
+ * CONN_CLOSED) until the loop iteration ends; callers check the state
+ * after anything that may have closed the connection. */
+void conn_destroy(conn_t *c, const char *reason);
+/* Release a CONN_CLOSED connection (flush hook only). */
+void conn_free(conn_t *c);
+
+/* stream.c */
+void stream_init(conn_t *c);
+/* Send <stream:error> with the condition (and optional text) and close. */
+void stream_error(conn_t *c, const char *condition, const char *text);
+/* Handle bytes read from the client. */
+void stream_input(conn_t *c, const char *data, size_t len);
+/* A top-level element in the established state (after bind). */
+void stream_send_features(conn_t *c);
+
+/* sasl.c */
+void sasl_write_mechanisms(conn_t *c);
+void sasl_handle(conn_t *c, xml_node *el);
+void sasl_reset(conn_t *c);
+
+/* bind.c */
+void bind_handle_iq(conn_t *c, xml_node *iq);
+/* Client stanza after bind: stamp from and hand to the user's sm. Takes
+ * ownership of st. */
+void bind_route_stanza(conn_t *c, xml_node *st);
+/* Tell the sm the session is over. */
+void bind_unbind(conn_t *c, const char *reason);
+void bind_free_held(conn_t *c);
+
+/* tls.c */
+SSL_CTX *tls_server_ctx(const config_t *cfg);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * conn.c - one client connection: reading, TLS, the output queue and the
+ * orderly end of a connection.
+ *
+ * Reads go straight to the stream parser (stream.c). Writes are queued
+ * in c->out and flushed before the loop sleeps, so several stanzas for
+ * one client leave in one write. Plain and TLS sockets differ only in
+ * conn_io_read / conn_io_write. A connection is never freed while a
+ * callback may still hold it: conn_destroy closes and marks it, and the
+ * flush hook frees it.
+ */
+#include "c2s.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define CONN_READ_CHUNK 16384
+
+static void conn_on_io(loop_t *l, int fd, unsigned events, void *ud);
+
+static void conn_auth_timeout(loop_t *l, uint64_t id, void *ud)
+{
+    conn_t *c = ud;
+    c->auth_timer = 0;
+    if (c->bound || c->state == CONN_CLOSED) return;
+    log_info("conn %llu from %s did not log in within %u s", (unsigned long long)c->id, c->peer,
+             c->srv->auth_timeout_ms / 1000);
+    if (c->state == CONN_OPEN || c->state == CONN_HEADER) stream_error(c, "connection-timeout", NULL);
+    else conn_destroy(c, "timeout");
+}
+
+conn_t *conn_new(c2s_t *s, int fd, const char *peer)
+{
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->srv = s;
+    c->fd = fd;
+    c->state = CONN_HEADER;
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    if (c2s_conn_register(s, c) < 0) {
+        free(c);
+        return NULL;
+    }
+    stream_init(c);
+    if (!c->parser || loop_add_fd(s->loop, fd, LOOP_READ, conn_on_io, c) < 0) {
+        c2s_conn_unregister(s, c);
+        xml_stream_free(&c->parser);
+        free(c);
+        return NULL;
+    }
+    c->auth_timer = loop_add_timer(s->loop, s->auth_timeout_ms, conn_auth_timeout, c);
+    s->accepted++;
+    log_debug("conn %llu accepted from %s", (unsigned long long)c->id, peer);
+    return c;
+}
+
+void conn_write(conn_t *c, const char *data, size_t len)
+{
+    if (c->state == CONN_CLOSED || c->state == CONN_CLOSING) return;
+    if (buf_pending(&c->out) + len > c->srv->max_out || buf_append(&c->out, data, len) < 0) {
+        log_warn("conn %llu (%s): output buffer over %zu bytes, closing", (unsigned long long)c->id,
+                 c->full[0] ? c->full : c->peer, c->srv->max_out);
+        conn_destroy(c, "output buffer full");
+        return;
+    }
+    c2s_mark_dirty(c->srv, c);
+}
+
+void conn_write_str(conn_t *c, const char *s)
+{
+    conn_write(c, s, strlen(s));
+}
+
+void conn_write_node(conn_t *c, const xml_node *n)
+{
+    buf_t b = BUF_INIT;
+    if (xml_serialize(n, "jabber:client", &b) == 0) conn_write(c, b.data, b.len);
+    buf_free(&b);
+}
+
+/* Read up to n bytes. Returns >0 bytes, 0 on EOF, -1 on error, -2 when
+ * nothing is available now. */
+static ssize_t conn_io_read(conn_t *c, char *p, size_t n)
+{
+    if (!c->ssl) {
+        ssize_t r = read(c->fd, p, n);
+        if (r < 0) return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
+        return r;
+    }
+    int r = SSL_read(c->ssl, p, (int)n);
+    if (r > 0) return r;
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -2;
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    ERR_clear_error();
+    return -1;
+}
+
+/* Write up to n bytes. Returns bytes written, -2 if it would block, -1 on error. */
+static ssize_t conn_io_write(conn_t *c, const char *p, size_t n)
+{
+    if (!c->ssl) {
+        ssize_t r = write(c->fd, p, n);
+        if (r < 0) return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
+        return r;
+    }
+    int r = SSL_write(c->ssl, p, (int)(n > 1u << 30 ? 1u << 30 : n));
+    if (r > 0) return r;
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -2;
+    ERR_clear_error();
+    return -1;
+}
+
+static void conn_want_write(conn_t *c, int on)
+{
+    if (c->want_write == on || c->state == CONN_CLOSED) return;
+    c->want_write = on;
+    loop_mod_fd(c->srv->loop, c->fd, LOOP_READ | (on ? LOOP_WRITE : 0));
+}
+
+int conn_flush(conn_t *c)
+{
+    if (c->state == CONN_CLOSED || c->state == CONN_TLS_HANDSHAKE) return 0;
+    while (buf_pending(&c->out) > 0) {
+        ssize_t w = conn_io_write(c, buf_head(&c->out), buf_pending(&c->out));
+        if (w == -2) {
+            conn_want_write(c, 1);
+            return 0;
+        }
+        if (w < 0) return -1;
+        buf_consume(&c->out, (size_t)w);
+    }
+    conn_want_write(c, 0);
+    return 0;
+}
+
+/* Drive the TLS handshake; on completion the client restarts the stream. */
+static void conn_tls_step(conn_t *c)
+{
+    int r = SSL_accept(c->ssl);
+    if (r == 1) {
+        c->tls = 1;
+        c->state = CONN_HEADER; /* the client restarts the stream */
+        conn_want_write(c, 0);
+        log_debug("conn %llu TLS established (%s)", (unsigned long long)c->id, SSL_get_version(c->ssl));
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ) { conn_want_write(c, 0); return; }
+    if (e == SSL_ERROR_WANT_WRITE) { conn_want_write(c, 1); return; }
+    unsigned long err = ERR_get_error();
+    char buf[256];
+    ERR_error_string_n(err, buf, sizeof buf);
+    log_info("conn %llu from %s: TLS handshake failed: %s", (unsigned long long)c->id, c->peer,
+             err ? buf : "connection closed");
+    ERR_clear_error();
+    conn_destroy(c, "TLS handshake failed");
+}
+
+int conn_start_tls(conn_t *c)
+{
+    c->ssl = SSL_new(c->srv->tls_ctx);
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) return -1;
+    c->state = CONN_TLS_HANDSHAKE;
+    conn_tls_step(c);
+    return 0;
+}
+
+static void conn_read_ready(conn_t *c)
+{
+    char data[CONN_READ_CHUNK];
+    for (int i = 0; i < 16 && c->state != CONN_CLOSED && c->state != CONN_CLOSING; i++) {
+        if (c->state == CONN_TLS_HANDSHAKE) {
+            conn_tls_step(c);
+            if (c->state == CONN_TLS_HANDSHAKE || c->state == CONN_CLOSED) return;
+        }
+        ssize_t n = conn_io_read(c, data, sizeof data);
+        if (n == -2) return;
+        if (n <= 0) {
+            conn_destroy(c, n == 0 ? "connection closed by client" : "read error");
+            return;
+        }
+        stream_input(c, data, (size_t)n);
+    }
+}
+
+static void conn_on_io(loop_t *l, int fd, unsigned events, void *ud)
+{
+    conn_t *c = ud;
+    if (c->state == CONN_TLS_HANDSHAKE) {
+        conn_tls_step(c);
+        if (c->state == CONN_TLS_HANDSHAKE || c->state == CONN_CLOSED) return;
+    }
+    if ((events & LOOP_WRITE) && conn_flush(c) < 0) {
+        conn_destroy(c, "write failed");
+        return;
+    }
+    if (c->state == CONN_CLOSING && buf_pending(&c->out) == 0) {
+        conn_destroy(c, "closed");
+        return;
+    }
+    if (events & LOOP_READ) conn_read_ready(c);
+}
+
+void conn_close_after_flush(conn_t *c)
+{
+    if (c->state == CONN_CLOSED || c->state == CONN_CLOSING) return;
+    if (c->bound) bind_unbind(c, "stream closed");
+    c->state = CONN_CLOSING;
+    c2s_mark_dirty(c->srv, c);
+}
+
+void conn_destroy(conn_t *c, const char *reason)
+{
+    if (c->state == CONN_CLOSED) return;
+    c2s_t *s = c->srv;
+    if (c->bound) bind_unbind(c, reason);
+    log_debug("conn %llu closed: %s", (unsigned long long)c->id, reason);
+    if (c->pending_req) {
+        bus_cancel(s->bus, c->pending_req);
+        c->pending_req = 0;
+    }
+    loop_cancel_timer(s->loop, c->auth_timer);
+    c->auth_timer = 0;
+    loop_del_fd(s->loop, c->fd);
+    if (c->ssl) {
+        SSL_set_quiet_shutdown(c->ssl, 1);
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+    }
+    close(c->fd);
+    c->fd = -1;
+    c2s_conn_unregister(s, c);
+    c->state = CONN_CLOSED;
+    s->closed++;
+    c2s_mark_dirty(s, c);
+}
+
+void conn_free(conn_t *c)
+{
+    if (c->ssl) SSL_free(c->ssl);
+    xml_stream_free(&c->parser);
+    scram_server_free(&c->scram);
+    if (c->plain_pass) {
+        memset(c->plain_pass, 0, strlen(c->plain_pass));
+        free(c->plain_pass);
+    }
+    bind_free_held(c);
+    buf_free(&c->out);
+    free(c);
+}

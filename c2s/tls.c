@@ -1,0 +1,52 @@
+/*
+ * tls.c - the OpenSSL server context of c2s: TLS 1.2 minimum, certificate
+ * and key from the config (c2s.tls_cert, c2s.tls_key), one shared context
+ * for all connections, small per-connection buffers.
+ */
+#include "c2s.h"
+
+#include <openssl/err.h>
+#include <stdlib.h>
+
+#include "log.h"
+
+static void tls_log_errors(const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    log_error("%s: %s", what, e ? buf : "unknown error");
+}
+
+SSL_CTX *tls_server_ctx(const config_t *cfg)
+{
+    char *cert = config_file_path(cfg, "c2s.tls_cert", NULL);
+    char *key = config_file_path(cfg, "c2s.tls_key", NULL);
+    SSL_CTX *ctx = NULL;
+    if (!cert || !key) {
+        log_error("config: c2s.tls_cert and c2s.tls_key are required");
+        goto out;
+    }
+    ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) { tls_log_errors("SSL_CTX_new"); goto out; }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        tls_log_errors(cert);
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+        goto out;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        tls_log_errors(key);
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+    }
+out:
+    free(cert);
+    free(key);
+    return ctx;
+}
