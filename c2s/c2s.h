@@ -77,7 +77,8 @@ struct c2s {
     loop_t *loop;
     bus_t *bus;
     const char *node;        /* our node id */
-    const char *domain;      /* served domain */
+    const char *domain;      /* served domain, normalized (points to domain_buf) */
+    char domain_buf[JID_PART_MAX + 1];
     SSL_CTX *tls_ctx;
     int require_tls;
     xml_limits limits;

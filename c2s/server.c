@@ -171,9 +171,13 @@ int c2s_run(const config_t *cfg, loop_t *loop, const char *node_id)
     s->loop = loop;
     s->node = node_id;
     s->listen_fd = -1;
-    s->domain = config_str(cfg, "domain", "localhost");
     c2s_load_limits(s);
     int rc = -1;
+    if (jid_nameprep(config_str(cfg, "domain", "localhost"), s->domain_buf) < 0) {
+        log_error("config: 'domain' is not a valid domain name");
+        goto out;
+    }
+    s->domain = s->domain_buf;
     s->tls_ctx = tls_server_ctx(cfg);
     if (!s->tls_ctx) goto out;
     s->bus = bus_open(loop, cfg, node_id, c2s_on_bus, s);

@@ -85,32 +85,44 @@ void stream_send_features(conn_t *c)
     buf_free(&b);
 }
 
+/* Check the client's stream header; returns the stream error condition
+ * or NULL if the stream may open. */
+static const char *stream_check_header(conn_t *c, const xml_node *header, const char *default_ns,
+                                       const char **text)
+{
+    const char *to = xml_attr_get(header, "to");
+    const char *version = xml_attr_get(header, "version");
+    *text = NULL;
+    if (!default_ns || strcmp(default_ns, NS_CLIENT) != 0) {
+        *text = "the stream namespace must be jabber:client";
+        return "invalid-namespace";
+    }
+    if (to) {
+        jid_t j;
+        if (jid_parse(to, &j) < 0 || jid_has_local(&j) || jid_has_resource(&j) ||
+            strcmp(j.domain, c->srv->domain) != 0)
+            return "host-unknown";
+    }
+    if (!version || strncmp(version, "1.", 2) != 0) {
+        *text = "version='1.0' is required";
+        return "unsupported-version";
+    }
+    return NULL;
+}
+
 static void stream_on_open(void *ud, xml_node *header, const char *default_ns)
 {
     conn_t *c = ud;
-    const char *to = xml_attr_get(header, "to");
-    const char *version = xml_attr_get(header, "version");
-    int ok_ns = default_ns && strcmp(default_ns, NS_CLIENT) == 0;
+    const char *text;
+    const char *cond = stream_check_header(c, header, default_ns, &text);
     xml_node_free(&header);
     if (c->state != CONN_HEADER) {
         stream_error(c, "bad-format", "unexpected stream header");
         return;
     }
     c->state = CONN_OPEN;
-    if (!ok_ns) {
-        stream_error(c, "invalid-namespace", "the stream namespace must be jabber:client");
-        return;
-    }
-    if (to) {
-        jid_t j;
-        if (jid_parse(to, &j) < 0 || jid_has_local(&j) || jid_has_resource(&j) ||
-            strcmp(j.domain, c->srv->domain) != 0) {
-            stream_error(c, "host-unknown", NULL);
-            return;
-        }
-    }
-    if (!version || strncmp(version, "1.", 2) != 0) {
-        stream_error(c, "unsupported-version", "version='1.0' is required");
+    if (cond) {
+        stream_error(c, cond, text);
         return;
     }
     stream_write_header(c);
