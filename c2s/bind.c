@@ -51,6 +51,7 @@ static void bind_release_held(conn_t *c)
 void bind_free_held(conn_t *c)
 {
     xml_node_free(&c->bind_iq);
+    buf_free(&c->early);
     while (c->held_first) {
         xml_node *st = c->held_first;
         c->held_first = st->next;
@@ -83,6 +84,8 @@ static void bind_on_reply(void *ud, const env_hdr *h, const char *body, size_t l
         xml_add_text(jn, c->full, strlen(c->full));
         conn_write_node(c, r);
         xml_node_free(&r);
+        if (buf_pending(&c->early)) conn_write(c, buf_head(&c->early), buf_pending(&c->early));
+        buf_free(&c->early);
         bind_release_held(c);
     } else if (c->state == CONN_OPEN) {
         const char *cond = json_string_value(json_object_get(j, "condition"));

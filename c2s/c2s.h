@@ -46,6 +46,7 @@ struct conn {
     int authed;              /* SASL succeeded */
     int bound;               /* resource bound, session active */
     int restart;             /* reset the parser after the current feed */
+    int in_feed;             /* inside xml_stream_feed (parser callbacks may run) */
     int header_sent;         /* our stream header was written */
     int want_write;          /* EPOLLOUT armed */
     int dirty;               /* on the flush list */
@@ -65,6 +66,7 @@ struct conn {
     char full[3 * JID_PART_MAX + 3];  /* full JID once bound */
     unsigned slot;           /* user slot of bare */
     xml_node *bind_iq;       /* bind request waiting for the sm's answer */
+    buf_t early;             /* stanzas delivered before the bind answer arrived */
     xml_node *held_first;    /* stanzas received while bind is pending */
     xml_node *held_last;
     unsigned held_count;
@@ -137,6 +139,9 @@ void stream_error(conn_t *c, const char *condition, const char *text);
 void stream_input(conn_t *c, const char *data, size_t len);
 /* A top-level element in the established state (after bind). */
 void stream_send_features(conn_t *c);
+/* Expect a new stream header (after SASL success): immediately when
+ * called outside the parser, else once the current feed returns. */
+void stream_restart(conn_t *c);
 
 /* sasl.c */
 void sasl_write_mechanisms(conn_t *c);

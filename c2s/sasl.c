@@ -70,8 +70,7 @@ static void sasl_success(conn_t *c, const char *additional)
     } else {
         conn_write_str(c, "/>");
     }
-    c->restart = 1;
-    xml_stream_stop(c->parser);
+    stream_restart(c);
 }
 
 /* Decode the text of a SASL element. "=" means an empty response.

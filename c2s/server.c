@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "stanza.h"
 
 #define C2S_DEFAULT_MAX_OUT (4u << 20)
 
@@ -107,6 +108,13 @@ static void c2s_on_kick(c2s_t *s, const env_hdr *h, const char *body, size_t len
 static void c2s_on_deliver(c2s_t *s, const env_hdr *h, const char *body, size_t len)
 {
     conn_t *c = c2s_conn_find(s, h->conn);
+    if (c && !c->bound && c->bind_iq && c->state == CONN_OPEN) {
+        /* The sm bound the session and a stanza for it overtook the bind
+         * answer on another router: keep it until the answer is written. */
+        if (buf_pending(&c->early) + len > s->max_out || buf_append(&c->early, body, len) < 0)
+            conn_destroy(c, "output buffer full");
+        return;
+    }
     if (!c || !c->bound || c->state != CONN_OPEN) {
         env_hdr r = {0};
         r.type = ENV_UNROUTABLE;
@@ -120,16 +128,32 @@ static void c2s_on_deliver(c2s_t *s, const env_hdr *h, const char *body, size_t 
     conn_write(c, body, len);
 }
 
+/* The router could not reach the sm for a client stanza: tell the client
+ * instead of dropping it silently. */
+static void c2s_on_unroutable(c2s_t *s, const env_hdr *h, const char *body, size_t len)
+{
+    conn_t *c = c2s_conn_find(s, h->conn);
+    log_warn("%s for conn %llu was unroutable", env_type_name(h->flags), (unsigned long long)h->conn);
+    if (!c || h->flags != ENV_STANZA_OUT || c->state != CONN_OPEN) return;
+    xml_node *st = xml_parse_document(body, len);
+    if (st && !stanza_is_error_or_result(st)) {
+        xml_node *e = stanza_error_reply(st, "internal-server-error", "session manager unavailable");
+        if (e) {
+            xml_attr_del(e, "from");
+            conn_write_node(c, e);
+        }
+        xml_node_free(&e);
+    }
+    xml_node_free(&st);
+}
+
 static void c2s_on_bus(void *ud, const env_hdr *h, const char *body, size_t len)
 {
     c2s_t *s = ud;
     switch (h->type) {
     case ENV_STANZA_DELIVER: c2s_on_deliver(s, h, body, len); break;
     case ENV_KICK: c2s_on_kick(s, h, body, len); break;
-    case ENV_UNROUTABLE:
-        log_warn("envelope %s for conn %llu was unroutable", env_type_name(h->flags),
-                 (unsigned long long)h->conn);
-        break;
+    case ENV_UNROUTABLE: c2s_on_unroutable(s, h, body, len); break;
     default:
         log_warn("unexpected %s from %s", env_type_name(h->type), h->src);
         break;

@@ -206,18 +206,35 @@ static void stream_on_close(void *ud)
     conn_close_after_flush(c);
 }
 
+/* Reset the parser for a new stream header. */
+static void stream_reset_now(conn_t *c)
+{
+    c->restart = 0;
+    c->header_sent = 0;
+    if (c->state == CONN_OPEN) c->state = CONN_HEADER;
+    if (xml_stream_reset(c->parser) < 0) conn_destroy(c, "parser reset failed");
+}
+
+void stream_restart(conn_t *c)
+{
+    if (c->in_feed) {
+        c->restart = 1;
+        xml_stream_stop(c->parser);
+    } else {
+        stream_reset_now(c);
+    }
+}
+
 void stream_input(conn_t *c, const char *data, size_t len)
 {
-    if (xml_stream_feed(c->parser, data, len) < 0) {
+    c->in_feed = 1;
+    int rc = xml_stream_feed(c->parser, data, len);
+    c->in_feed = 0;
+    if (rc < 0) {
         xml_err e = xml_stream_error(c->parser);
         if (c->state != CONN_CLOSED && c->state != CONN_CLOSING)
             stream_error(c, xml_err_condition(e), xml_stream_error_text(c->parser));
         return;
     }
-    if (c->restart && c->state != CONN_CLOSED && c->state != CONN_CLOSING) {
-        c->restart = 0;
-        c->header_sent = 0;
-        if (c->state == CONN_OPEN) c->state = CONN_HEADER;
-        if (xml_stream_reset(c->parser) < 0) conn_destroy(c, "parser reset failed");
-    }
+    if (c->restart && c->state != CONN_CLOSED && c->state != CONN_CLOSING) stream_reset_now(c);
 }

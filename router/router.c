@@ -8,7 +8,8 @@
  * resolves the destination (a node id, or a user slot through the static
  * slot map), and sends [dest id][header][body] with ZMQ_ROUTER_MANDATORY,
  * reusing the received frames. What cannot be delivered goes back to the
- * sender as UNROUTABLE (flags = original type) so it can answer or retry
+ * sender as UNROUTABLE (flags = original type, dest = original
+ * destination, src = this router) so it can answer or retry
  * instead of waiting for a timeout. The router never parses XML.
  */
 #include "router.h"
@@ -95,7 +96,8 @@ static void router_bounce(router_t *r, const env_hdr *in, zmq_msg_t *body)
     if (in->type == ENV_UNROUTABLE || in->type == ENV_HEARTBEAT_ACK) return;
     h.type = ENV_UNROUTABLE;
     h.flags = in->type;
-    env_set_dest_node(&h, in->src);
+    /* dest keeps the original destination (the receiver learns who was
+     * unreachable); the frame goes to the sender by its routing id. */
     snprintf(h.src, sizeof h.src, "%s", r->id);
     if (env_encode(&h, frame) < 0) return;
     zmq_msg_t hm;

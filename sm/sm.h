@@ -1,0 +1,91 @@
+/*
+ * sm.h - the session manager shard's shared state: the shard itself, the
+ * users it holds and their sessions.
+ *
+ * One sm_t per process. It owns the user slots that the slot map gives to
+ * its node id; for each of those users with at least one session it keeps
+ * an sm_user in `users` (bare JID -> sm_user), and each sm_user a short list
+ * of sessions (one per bound resource). The in-memory table is
+ * authoritative for this shard's users; Redis holds a copy (sess:{bare})
+ * for the other processes and for operators.
+ *
+ * Files: shard.c (start-up, envelope dispatch), session.c (this table),
+ * bind.c (BIND_REQ / UNBIND / KICK with the c2s), route.c (outbound
+ * processing, forwarding between shards, error replies), deliver.c
+ * (inbound delivery rules), iq.c (IQ dispatch), mod.c and mod_*.c
+ * (features), sm_redis.c (Redis).
+ */
+#ifndef XMPP_SM_H
+#define XMPP_SM_H
+
+#include <stdint.h>
+
+#include "bus.h"
+#include "config.h"
+#include "envelope.h"
+#include "hmap.h"
+#include "jid.h"
+#include "loop.h"
+#include "slot.h"
+#include "xml.h"
+
+/* Room for "local@domain/resource" and its NUL. */
+#define SM_JID_MAX (3 * JID_PART_MAX + 3)
+#define SM_PRIO_MIN (-128)
+#define SM_PRIO_MAX 127
+
+typedef struct sm_redis sm_redis;
+typedef struct sm_user sm_user;
+typedef struct sm_session sm_session;
+
+struct sm_session {
+    sm_user *user;                 /* owning user record */
+    sm_session *next;              /* next session of the same user */
+    char *resource;                /* resourcepart, normalized */
+    char *full;                    /* full JID "local@domain/resource" */
+    char c2s[ENV_NODE_MAX + 1];    /* c2s node holding the connection */
+    uint64_t conn;                 /* connection id on that c2s node */
+    int prio;                      /* presence priority, -128..127 */
+    int avail;                     /* sent available presence (and not since unavailable) */
+    xml_node *presence;            /* last available presence, owned; NULL if none */
+};
+
+struct sm_user {
+    char *bare;                    /* normalized bare JID, key in sm_t.users */
+    sm_session *sessions;          /* bound sessions, newest first */
+    unsigned nsessions;            /* length of that list */
+};
+
+typedef struct sm_stats {
+    uint64_t out;                  /* STANZA_OUT handled */
+    uint64_t in;                   /* STANZA_IN handled */
+    uint64_t forwarded;            /* STANZA_IN sent to another shard */
+    uint64_t delivered;            /* STANZA_DELIVER sent */
+    uint64_t bounced;              /* error replies generated */
+    uint64_t dropped;              /* envelopes or stanzas dropped */
+} sm_stats;
+
+typedef struct sm {
+    const config_t *cfg;           /* cluster config (borrowed) */
+    loop_t *loop;                  /* event loop (borrowed) */
+    char node[ENV_NODE_MAX + 1];   /* this shard's node id */
+    char domain[JID_PART_MAX + 1]; /* served XMPP domain, nameprep'd */
+    bus_t *bus;                    /* links to the routers */
+    sm_redis *redis;               /* Redis connection */
+    hmap_t users;                  /* bare JID -> sm_user */
+    unsigned nsessions;            /* sessions in the whole table */
+    unsigned max_sessions;         /* per user (sm.max_sessions_per_user) */
+    unsigned char owned[SLOT_COUNT]; /* non-zero for the slots this shard holds */
+    uint64_t trace;                /* trace id of the envelope being handled */
+    int ready;                     /* "ready" was logged */
+    uint64_t stats_timer;          /* periodic stats log */
+    sm_stats stats;                /* counters */
+} sm_t;
+
+/* Non-zero if the bare JID's slot belongs to this shard. */
+static inline int sm_owns(const sm_t *sm, const char *bare)
+{
+    return sm->owned[slot_of(bare)] != 0;
+}
+
+#endif
