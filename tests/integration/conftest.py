@@ -51,17 +51,14 @@ def _cluster_health(request):
         return
     if not c.procs:
         return
-    dead = c.dead_nodes()
-    reports = c.sanitizer_reports()
-    if not dead and not reports:
+    if not c.dead_nodes() and not c.sanitizer_reports():
         return
-    msg = [f"{n} died (status {c.procs[n].returncode})\n{c.log_tail(n)}" for n in dead] + reports
-    problems = c.stop()
+    msg = c.stop()      # names the dead (their status and log) and the sanitizer reports
     try:
         c.start()
     except ClusterError as e:
         msg.append(f"restarting the cluster failed: {e}")
-    pytest.fail("cluster broke during this test:\n" + "\n".join(msg + problems), pytrace=False)
+    pytest.fail("cluster broke during this test:\n" + "\n".join(msg), pytrace=False)
 
 
 _user_numbers = itertools.count(1)
