@@ -15,6 +15,13 @@
  *   - Writes are atomic: either every row of the operation is stored or
  *     none is.
  *   - Passwords never reach a driver: accounts hold only SCRAM records.
+ *   - Everything below an account (roster, pending requests, last
+ *     presence, offline messages) is deleted with it.
+ *   - Strings handed to a callback are valid only during that call, and a
+ *     callback must not call back into the same handle. A callback that
+ *     returns -1 stops the operation: it returns DRIVER_ERROR and a write
+ *     in progress is rolled back.
+ *   - Timestamps are Unix seconds; a stamp of 0 in an argument means "now".
  */
 #ifndef XMPP_STORAGE_DRIVER_H
 #define XMPP_STORAGE_DRIVER_H
@@ -29,7 +36,8 @@ typedef enum driver_status {
     DRIVER_OK = 0,          /* done */
     DRIVER_ERROR = -1,      /* database or resource failure; see last_error */
     DRIVER_NOT_FOUND = -2,  /* the account does not exist */
-    DRIVER_EXISTS = -3      /* the account already exists */
+    DRIVER_EXISTS = -3,     /* the account already exists */
+    DRIVER_LIMIT = -4       /* a size limit given by the caller would be exceeded */
 } driver_status;
 
 /* Number of SCRAM hashes an account may hold (SCRAM_SHA1, SCRAM_SHA256). */
@@ -48,6 +56,69 @@ typedef struct driver_user {
 /* Called once per JID by user_list, in ascending byte order. Return 0 to
  * go on, -1 to stop the listing (user_list then returns DRIVER_ERROR). */
 typedef int (*driver_list_cb)(void *ud, const char *jid);
+
+/* Subscription state of a roster item (RFC 6121 "subscription"). */
+typedef enum driver_sub {
+    DRIVER_SUB_NONE = 0,
+    DRIVER_SUB_TO,
+    DRIVER_SUB_FROM,
+    DRIVER_SUB_BOTH
+} driver_sub;
+
+/* "none", "to", "from", "both" (NULL for a value out of range). */
+const char *driver_sub_name(driver_sub sub);
+/* The state named name, or -1. */
+int driver_sub_parse(const char *name);
+
+/* One roster row: an item of the user's roster, a hidden row (state kept
+ * for a contact that is not in the roster: a pending inbound request, a
+ * pre-approval), or a tombstone (deleted: the item was removed at ver). */
+typedef struct driver_item {
+    const char *contact;   /* normalized bare JID */
+    const char *name;      /* NULL: no name */
+    const char *groups;    /* JSON text of an array of distinct strings, "[]"
+                              for none; checked by the caller, stored as is */
+    driver_sub sub;
+    int ask;               /* 1: pending out (we asked the contact) */
+    int pending_in;        /* 1: the contact asked, the user has not answered */
+    int approved;          /* 1: pre-approved (RFC 6121 3.4) */
+    int hidden;            /* 1: not part of the roster the user sees */
+    int deleted;           /* 1: tombstone (only the contact and ver are meaningful) */
+    int64_t ver;           /* roster version at which the row last changed */
+} driver_item;
+
+/* A stored stanza: a pending subscription request (contact set), the last
+ * unavailable presence or an offline message (contact NULL). */
+typedef struct driver_stanza {
+    const char *contact;   /* the requesting contact, or NULL */
+    const char *stanza;    /* the stanza's XML text */
+    int64_t stamp;         /* when it was stored */
+} driver_stanza;
+
+/* Called once per row; 0 to go on, -1 to stop (see the contracts above). */
+typedef int (*driver_item_cb)(void *ud, const driver_item *item);
+typedef int (*driver_stanza_cb)(void *ud, const driver_stanza *st);
+
+/* The callbacks of user_load; each may be NULL. */
+typedef struct driver_load_cb {
+    driver_item_cb item;         /* each roster row but tombstones, hidden ones included */
+    driver_stanza_cb pending;    /* each pending subscription request */
+    driver_stanza_cb presence;   /* the last unavailable presence, if one is stored */
+    void *ud;                    /* passed to each */
+} driver_load_cb;
+
+/* The scalar results of user_load. */
+typedef struct driver_load {
+    int64_t roster_ver;          /* the user's roster version */
+    int64_t offline_count;       /* offline messages waiting */
+} driver_load;
+
+/* The scalar results of roster_since. */
+typedef struct driver_since {
+    int64_t ver;                 /* the user's current roster version */
+    int complete;                /* 1: the callback saw the changes since the
+                                    given version; 0: the full roster instead */
+} driver_since;
 
 typedef struct driver {
     const char *name;   /* value of storage.driver in the config */
@@ -80,6 +151,56 @@ typedef struct driver {
     driver_status (*user_delete)(void *db, const char *jid);
     /* Call cb for each account of domain (NULL: every account), sorted. */
     driver_status (*user_list)(void *db, const char *domain, driver_list_cb cb, void *ud);
+
+    /* Everything the session manager loads for a user, read in one
+     * transaction: the roster version, the callbacks for the roster rows
+     * (by contact), the pending requests (oldest first) and the last
+     * presence, the number of offline messages. DRIVER_NOT_FOUND if the
+     * account does not exist (no callback is called then). */
+    driver_status (*user_load)(void *db, const char *jid, const driver_load_cb *cb, driver_load *out);
+    /* Insert or replace the roster row item->contact with item's state
+     * (item->deleted and item->ver are ignored; a tombstone comes back to
+     * life). bump != 0: increment the user's roster version and stamp the
+     * row with it; bump == 0: the row keeps its version (0 when new). With
+     * max >= 0, making a row visible that was not (new, hidden or
+     * tombstone) when the user already has max visible rows is
+     * DRIVER_LIMIT. *ver receives the user's roster version afterwards.
+     * DRIVER_NOT_FOUND if the account does not exist. */
+    driver_status (*roster_put)(void *db, const char *jid, const driver_item *item, int bump,
+                                int64_t max, int64_t *ver);
+    /* Remove the row of contact. A visible row becomes a tombstone at a
+     * bumped version; a hidden row is deleted, or becomes a tombstone at
+     * its own version when that is not 0 (it records a removal that older
+     * clients must still be told about); the version is not bumped then.
+     * *ver receives the user's roster version afterwards. DRIVER_NOT_FOUND
+     * if there is no row, or only a tombstone. */
+    driver_status (*roster_del)(void *db, const char *jid, const char *contact, int64_t *ver);
+    /* The changes after roster version since, in one read transaction,
+     * ordered by (ver, contact): visible rows with ver > since, and, as
+     * rows with deleted = 1, tombstones and hidden rows with ver > since
+     * (a row that went hidden left the roster the client sees). When since
+     * is above the current version or below the user's pruned version,
+     * out->complete is 0 and cb gets the full visible roster (by contact)
+     * instead. DRIVER_NOT_FOUND if the account does not exist. */
+    driver_status (*roster_since)(void *db, const char *jid, int64_t since, driver_item_cb cb, void *ud,
+                                  driver_since *out);
+    /* Store or replace the pending subscription request of st->contact.
+     * DRIVER_NOT_FOUND if the account does not exist. */
+    driver_status (*pending_put)(void *db, const char *jid, const driver_stanza *st);
+    /* Forget the pending request of contact; DRIVER_OK if there was none. */
+    driver_status (*pending_del)(void *db, const char *jid, const char *contact);
+    /* Store or replace the user's last unavailable presence (st->contact is
+     * ignored). DRIVER_NOT_FOUND if the account does not exist. */
+    driver_status (*presence_last)(void *db, const char *jid, const driver_stanza *st);
+    /* Append an offline message (st->contact is ignored) unless max >= 0
+     * and the user already has max or more (DRIVER_LIMIT). *count receives the number
+     * stored afterwards. DRIVER_NOT_FOUND if the account does not exist. */
+    driver_status (*offline_put)(void *db, const char *jid, const driver_stanza *st, int64_t max,
+                                 int64_t *count);
+    /* Call cb for each offline message in arrival order and delete them
+     * all, in one transaction (if cb stops, nothing is deleted).
+     * DRIVER_NOT_FOUND if the account does not exist. */
+    driver_status (*offline_pop)(void *db, const char *jid, driver_stanza_cb cb, void *ud);
 } driver_t;
 
 /* The drivers. driver_sqlite reads storage.path (relative to the config

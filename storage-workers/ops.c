@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -21,6 +22,10 @@
 #include "scram.h"
 
 #define OPS_BARE_MAX (2 * JID_PART_MAX + 1)   /* local@domain */
+#define OPS_STANZA_MAX 262144                 /* bytes of a stored stanza */
+#define OPS_NAME_MAX 1023                     /* bytes of a roster item name */
+#define OPS_GROUP_MAX 1023                    /* bytes of a roster group name */
+#define OPS_GROUPS_MAX 64                     /* groups of one roster item */
 
 typedef json_t *(*ops_fn)(const ops_ctx *c, const json_t *req);
 
@@ -59,6 +64,8 @@ static json_t *ops_status(const ops_ctx *c, driver_status s, const char *op, con
         return ops_fail("not-found", "no such user %s", jid);
     case DRIVER_EXISTS:
         return ops_fail("exists", "user %s already exists", jid);
+    case DRIVER_LIMIT:
+        return ops_fail("limit", "%s: limit reached for %s", op, jid);
     default:
         log_error("%s %s: %s", op, jid ? jid : "-", c->drv->last_error(c->db));
         return ops_fail("internal", "storage error");
@@ -77,24 +84,87 @@ const char *ops_reply_code(const json_t *reply)
 
 /* ---- argument checks: each returns 0, or -1 with *fail set ---- */
 
+/* Non-zero if s is a bare JID exactly as jid_parse + jid_bare write it
+ * (normalized, no resource), with a localpart when need_local is set. */
+static int ops_is_bare(const char *s, int need_local)
+{
+    jid_t j;
+    char bare[OPS_BARE_MAX + 1];
+    return strlen(s) <= OPS_BARE_MAX && jid_parse(s, &j) == 0 && (!need_local || jid_has_local(&j)) &&
+           !jid_has_resource(&j) && jid_bare(&j, bare, sizeof bare) >= 0 && strcmp(bare, s) == 0;
+}
+
 /* The bare JID in req.jid, which must already be normalized and have a
  * localpart and no resource. Returns the string (owned by req) or NULL. */
 static const char *ops_arg_jid(const json_t *req, json_t **fail)
 {
     const json_t *v = json_object_get(req, "jid");
     const char *s = json_string_value(v);
-    jid_t j;
-    char bare[OPS_BARE_MAX + 1];
     if (!s) {
         *fail = ops_fail("bad-request", "jid: %s", v ? "must be a string" : "missing");
         return NULL;
     }
-    if (strlen(s) > OPS_BARE_MAX || jid_parse(s, &j) < 0 || !jid_has_local(&j) ||
-        jid_has_resource(&j) || jid_bare(&j, bare, sizeof bare) < 0 || strcmp(bare, s) != 0) {
+    if (!ops_is_bare(s, 1)) {
         *fail = ops_fail("bad-request", "jid: must be a normalized bare JID with a localpart");
         return NULL;
     }
     return s;
+}
+
+/* A contact's JID in v (field `what`): a normalized bare JID, the
+ * localpart optional (a contact may be a server or a gateway). Returns the
+ * string (owned by v) or NULL with *fail set. */
+static const char *ops_contact(const json_t *v, const char *what, json_t **fail)
+{
+    const char *s = json_string_value(v);
+    if (!s) {
+        *fail = ops_fail("bad-request", "%s: %s", what, v ? "must be a string" : "missing");
+        return NULL;
+    }
+    if (!ops_is_bare(s, 0)) {
+        *fail = ops_fail("bad-request", "%s: must be a normalized bare JID", what);
+        return NULL;
+    }
+    return s;
+}
+
+/* The stanza text in req.stanza: a string of 1..OPS_STANZA_MAX bytes. */
+static const char *ops_arg_stanza(const json_t *req, json_t **fail)
+{
+    const json_t *v = json_object_get(req, "stanza");
+    const char *s = json_string_value(v);
+    if (!s || json_string_length(v) == 0 || json_string_length(v) > OPS_STANZA_MAX) {
+        *fail = ops_fail("bad-request", "stanza: %s", !v ? "missing" : !s ? "must be a string"
+                                                      : "must be 1..262144 bytes");
+        return NULL;
+    }
+    return s;
+}
+
+/* req[key] as a non-negative integer into *out. Returns 1, 0 when it is
+ * absent and optional (*out untouched), or -1 with *fail set. */
+static int ops_arg_count(const json_t *req, const char *key, int optional, int64_t *out, json_t **fail)
+{
+    const json_t *v = json_object_get(req, key);
+    if (!v && optional) return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        *fail = ops_fail("bad-request", "%s: %s", key, v ? "must be a non-negative integer" : "missing");
+        return -1;
+    }
+    *out = (int64_t)json_integer_value(v);
+    return 1;
+}
+
+/* obj[key] as a JSON boolean into *out; `what` names it in the error. */
+static int ops_arg_bool(const json_t *obj, const char *key, const char *what, int *out, json_t **fail)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_boolean(v)) {
+        *fail = ops_fail("bad-request", "%s: %s", what, v ? "must be true or false" : "missing");
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
 }
 
 /* The optional req.domain: NULL with *fail untouched when absent. */
@@ -205,6 +275,85 @@ static int ops_arg_scram(const json_t *req, driver_user *u, json_t **fail)
     return 0;
 }
 
+/* Check item.groups: an array of at most OPS_GROUPS_MAX distinct strings
+ * of 1..OPS_GROUP_MAX bytes. Returns its compact JSON text (the caller
+ * frees it) or NULL with *fail set. */
+static char *ops_arg_groups(const json_t *v, json_t **fail)
+{
+    size_t n = json_array_size(v);
+    if (!json_is_array(v) || n > OPS_GROUPS_MAX) {
+        *fail = ops_fail("bad-request", "item.groups: %s", !v ? "missing"
+                         : !json_is_array(v) ? "must be an array" : "at most 64 groups");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *g = json_array_get(v, i);
+        size_t len = json_string_length(g);
+        if (!json_is_string(g) || len == 0 || len > OPS_GROUP_MAX) {
+            *fail = ops_fail("bad-request", "item.groups: each must be a string of 1..1023 bytes");
+            return NULL;
+        }
+        for (size_t k = 0; k < i; k++) {
+            const json_t *h = json_array_get(v, k);
+            if (json_string_length(h) == len && memcmp(json_string_value(h), json_string_value(g), len) == 0) {
+                *fail = ops_fail("bad-request", "item.groups: duplicate group");
+                return NULL;
+            }
+        }
+    }
+    char *text = json_dumps(v, JSON_COMPACT);
+    if (!text) *fail = ops_fail("internal", "out of memory");
+    return text;
+}
+
+/* Parse req.item into it (strings owned by req, except *groups, which the
+ * caller frees). 0, or -1 with *fail set. */
+static int ops_arg_item(const json_t *req, driver_item *it, char **groups, json_t **fail)
+{
+    static const char *const keys[] = {"contact", "name", "groups", "sub", "ask", "pending_in", "approved",
+                                       "hidden", NULL};
+    const json_t *v = json_object_get(req, "item");
+    const char *extra = NULL;
+    memset(it, 0, sizeof *it);
+    *groups = NULL;
+    if (!json_is_object(v) || !ops_keys_only(v, keys, &extra)) {
+        *fail = extra ? ops_fail("bad-request", "item: unexpected field %s", extra)
+                      : ops_fail("bad-request", "item: %s", v ? "must be an object" : "missing");
+        return -1;
+    }
+    if (!(it->contact = ops_contact(json_object_get(v, "contact"), "item.contact", fail))) return -1;
+    const json_t *name = json_object_get(v, "name");
+    if (!json_is_null(name) && (!json_is_string(name) || json_string_length(name) > OPS_NAME_MAX)) {
+        *fail = ops_fail("bad-request", "item.name: %s", name ? "must be null or a string of at most 1023 bytes"
+                                                              : "missing (null for none)");
+        return -1;
+    }
+    it->name = json_string_value(name);
+    int sub = driver_sub_parse(json_string_value(json_object_get(v, "sub")));
+    if (sub < 0) {
+        *fail = ops_fail("bad-request", "item.sub: must be \"none\", \"to\", \"from\" or \"both\"");
+        return -1;
+    }
+    it->sub = (driver_sub)sub;
+    if (ops_arg_bool(v, "ask", "item.ask", &it->ask, fail) < 0 ||
+        ops_arg_bool(v, "pending_in", "item.pending_in", &it->pending_in, fail) < 0 ||
+        ops_arg_bool(v, "approved", "item.approved", &it->approved, fail) < 0 ||
+        ops_arg_bool(v, "hidden", "item.hidden", &it->hidden, fail) < 0) {
+        return -1;
+    }
+    /* the states RFC 6121 A.1 rules out */
+    int to = it->sub == DRIVER_SUB_TO || it->sub == DRIVER_SUB_BOTH;
+    int from = it->sub == DRIVER_SUB_FROM || it->sub == DRIVER_SUB_BOTH;
+    if ((to && it->ask) || (from && it->pending_in)) {
+        *fail = ops_fail("bad-request", "item: %s", to && it->ask ? "ask with subscription to or both"
+                                                                  : "pending_in with subscription from or both");
+        return -1;
+    }
+    if (!(*groups = ops_arg_groups(json_object_get(v, "groups"), fail))) return -1;
+    it->groups = *groups;
+    return 0;
+}
+
 /* ---- results ---- */
 
 /* Base64 of p[0..n) as a new JSON string, or NULL. */
@@ -241,6 +390,41 @@ static json_t *ops_scram_json(const driver_user *u)
         }
     }
     return obj;
+}
+
+/* A roster row as JSON: a tombstone is {"contact", "deleted": true, "ver"},
+ * anything else the full item. NULL on OOM or a corrupt groups column. */
+static json_t *ops_item_json(const driver_item *it)
+{
+    if (it->deleted) {
+        return json_pack("{s:s, s:b, s:I}", "contact", it->contact, "deleted", 1, "ver", (json_int_t)it->ver);
+    }
+    json_t *groups = json_loads(it->groups, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_array(groups)) {
+        log_error("roster item %s: corrupt groups column", it->contact);
+        json_decref(groups);
+        return NULL;
+    }
+    return json_pack("{s:s, s:o, s:o, s:s, s:b, s:b, s:b, s:b, s:I}", "contact", it->contact,
+                     "name", it->name ? json_string(it->name) : json_null(), "groups", groups,
+                     "sub", driver_sub_name(it->sub), "ask", it->ask, "pending_in", it->pending_in,
+                     "approved", it->approved, "hidden", it->hidden, "ver", (json_int_t)it->ver);
+}
+
+/* driver_item_cb: append the row to the JSON array ud. */
+static int ops_items_add(void *ud, const driver_item *it)
+{
+    return json_array_append_new(ud, ops_item_json(it));
+}
+
+/* driver_stanza_cb: append {"stanza", "stamp"} (and "contact" first when
+ * the row has one) to the JSON array ud. */
+static int ops_stanzas_add(void *ud, const driver_stanza *st)
+{
+    json_t *o = st->contact
+        ? json_pack("{s:s, s:s, s:I}", "contact", st->contact, "stanza", st->stanza, "stamp", (json_int_t)st->stamp)
+        : json_pack("{s:s, s:I}", "stanza", st->stanza, "stamp", (json_int_t)st->stamp);
+    return json_array_append_new(ud, o);
 }
 
 /* ---- operations ---- */
@@ -307,9 +491,175 @@ static json_t *ops_user_list(const ops_ctx *c, const json_t *req)
     return json_pack("{s:b, s:o}", "ok", 1, "users", users);
 }
 
+/* What user.load gathers through the driver's callbacks. */
+typedef struct ops_load_acc {
+    json_t *items;      /* roster rows */
+    json_t *pending;    /* pending requests */
+    json_t *presence;   /* the last presence object, or NULL */
+} ops_load_acc;
+
+static int ops_load_item(void *ud, const driver_item *it)
+{
+    return ops_items_add(((ops_load_acc *)ud)->items, it);
+}
+
+static int ops_load_pending(void *ud, const driver_stanza *st)
+{
+    return ops_stanzas_add(((ops_load_acc *)ud)->pending, st);
+}
+
+static int ops_load_presence(void *ud, const driver_stanza *st)
+{
+    ops_load_acc *a = ud;
+    json_decref(a->presence);
+    a->presence = json_pack("{s:s, s:I}", "stanza", st->stanza, "stamp", (json_int_t)st->stamp);
+    return a->presence ? 0 : -1;
+}
+
+static json_t *ops_user_load(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    const char *jid = ops_arg_jid(req, &fail);
+    if (!jid) return fail;
+    ops_load_acc a = {json_array(), json_array(), NULL};
+    driver_load_cb cb = {ops_load_item, ops_load_pending, ops_load_presence, &a};
+    driver_load out = {0, 0};
+    driver_status s = a.items && a.pending ? c->drv->user_load(c->db, jid, &cb, &out) : DRIVER_ERROR;
+    json_t *reply = NULL;
+    if (s == DRIVER_OK || s == DRIVER_NOT_FOUND) {
+        if (s == DRIVER_NOT_FOUND) {   /* nothing was added; reply with the empty state */
+            json_decref(a.presence);
+            a.presence = NULL;
+        }
+        reply = json_pack("{s:b, s:b, s:{s:I, s:O}, s:O, s:O, s:I}", "ok", 1, "exists", s == DRIVER_OK,
+                          "roster", "ver", (json_int_t)out.roster_ver, "items", a.items, "pending", a.pending,
+                          "last_presence", a.presence ? a.presence : json_null(),
+                          "offline_count", (json_int_t)out.offline_count);
+    } else if (a.items && a.pending) {
+        reply = ops_status(c, s, "user.load", jid);
+    }
+    json_decref(a.items);
+    json_decref(a.pending);
+    json_decref(a.presence);
+    return reply;
+}
+
+static json_t *ops_roster_put(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    driver_item it;
+    char *groups = NULL;
+    int bump = 0;
+    int64_t max = -1, ver = 0;
+    const char *jid = ops_arg_jid(req, &fail);
+    if (!jid || ops_arg_item(req, &it, &groups, &fail) < 0 || ops_arg_bool(req, "bump", "bump", &bump, &fail) < 0 ||
+        ops_arg_count(req, "max", 1, &max, &fail) < 0) {
+        free(groups);
+        return fail;
+    }
+    driver_status s = c->drv->roster_put(c->db, jid, &it, bump, max, &ver);
+    free(groups);
+    if (s != DRIVER_OK) return ops_status(c, s, "roster.put", jid);
+    return json_pack("{s:b, s:I}", "ok", 1, "ver", (json_int_t)ver);
+}
+
+static json_t *ops_roster_del(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    const char *jid = ops_arg_jid(req, &fail), *contact = NULL;
+    int64_t ver = 0;
+    if (!jid || !(contact = ops_contact(json_object_get(req, "contact"), "contact", &fail))) return fail;
+    driver_status s = c->drv->roster_del(c->db, jid, contact, &ver);
+    if (s == DRIVER_NOT_FOUND) return ops_fail("not-found", "no roster item %s for %s", contact, jid);
+    if (s != DRIVER_OK) return ops_status(c, s, "roster.del", jid);
+    return json_pack("{s:b, s:I}", "ok", 1, "ver", (json_int_t)ver);
+}
+
+static json_t *ops_roster_since(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    const char *jid = ops_arg_jid(req, &fail);
+    int64_t since = 0;
+    if (!jid || ops_arg_count(req, "ver", 0, &since, &fail) < 0) return fail;
+    json_t *items = json_array();
+    if (!items) return NULL;
+    driver_since out;
+    driver_status s = c->drv->roster_since(c->db, jid, since, ops_items_add, items, &out);
+    if (s != DRIVER_OK) {
+        json_decref(items);
+        return ops_status(c, s, "roster.since", jid);
+    }
+    return json_pack("{s:b, s:I, s:b, s:o}", "ok", 1, "ver", (json_int_t)out.ver, "complete", out.complete,
+                     "items", items);
+}
+
+static json_t *ops_pending_put(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    driver_stanza st = {NULL, NULL, 0};
+    const char *jid = ops_arg_jid(req, &fail);
+    if (!jid || !(st.contact = ops_contact(json_object_get(req, "contact"), "contact", &fail)) ||
+        !(st.stanza = ops_arg_stanza(req, &fail))) {
+        return fail;
+    }
+    return ops_status(c, c->drv->pending_put(c->db, jid, &st), "pending.put", jid);
+}
+
+static json_t *ops_pending_del(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    const char *jid = ops_arg_jid(req, &fail), *contact = NULL;
+    if (!jid || !(contact = ops_contact(json_object_get(req, "contact"), "contact", &fail))) return fail;
+    return ops_status(c, c->drv->pending_del(c->db, jid, contact), "pending.del", jid);
+}
+
+static json_t *ops_presence_last(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    driver_stanza st = {NULL, NULL, 0};
+    const char *jid = ops_arg_jid(req, &fail);
+    if (!jid || !(st.stanza = ops_arg_stanza(req, &fail))) return fail;
+    return ops_status(c, c->drv->presence_last(c->db, jid, &st), "presence.last", jid);
+}
+
+static json_t *ops_offline_put(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    driver_stanza st = {NULL, NULL, 0};
+    int64_t max = 0, count = 0;
+    const char *jid = ops_arg_jid(req, &fail);
+    if (!jid || !(st.stanza = ops_arg_stanza(req, &fail)) || ops_arg_count(req, "max", 0, &max, &fail) < 0) {
+        return fail;
+    }
+    driver_status s = c->drv->offline_put(c->db, jid, &st, max, &count);
+    if (s != DRIVER_OK) return ops_status(c, s, "offline.put", jid);
+    return json_pack("{s:b, s:I}", "ok", 1, "count", (json_int_t)count);
+}
+
+static json_t *ops_offline_pop(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    const char *jid = ops_arg_jid(req, &fail);
+    if (!jid) return fail;
+    json_t *messages = json_array();
+    if (!messages) return NULL;
+    driver_status s = c->drv->offline_pop(c->db, jid, ops_stanzas_add, messages);
+    if (s != DRIVER_OK) {
+        json_decref(messages);
+        return ops_status(c, s, "offline.pop", jid);
+    }
+    return json_pack("{s:b, s:o}", "ok", 1, "messages", messages);
+}
+
 static const char *const ops_args_jid[] = {"jid", NULL};
 static const char *const ops_args_jid_scram[] = {"jid", "scram", NULL};
 static const char *const ops_args_list[] = {"domain", NULL};
+static const char *const ops_args_roster_put[] = {"jid", "item", "bump", "max", NULL};
+static const char *const ops_args_jid_contact[] = {"jid", "contact", NULL};
+static const char *const ops_args_since[] = {"jid", "ver", NULL};
+static const char *const ops_args_pending_put[] = {"jid", "contact", "stanza", NULL};
+static const char *const ops_args_jid_stanza[] = {"jid", "stanza", NULL};
+static const char *const ops_args_offline_put[] = {"jid", "stanza", "max", NULL};
 
 static const ops_entry ops_table[] = {
     {"user.get", ops_args_jid, ops_user_get},
@@ -317,6 +667,15 @@ static const ops_entry ops_table[] = {
     {"user.passwd", ops_args_jid_scram, ops_user_passwd},
     {"user.delete", ops_args_jid, ops_user_delete},
     {"user.list", ops_args_list, ops_user_list},
+    {"user.load", ops_args_jid, ops_user_load},
+    {"roster.put", ops_args_roster_put, ops_roster_put},
+    {"roster.del", ops_args_jid_contact, ops_roster_del},
+    {"roster.since", ops_args_since, ops_roster_since},
+    {"pending.put", ops_args_pending_put, ops_pending_put},
+    {"pending.del", ops_args_jid_contact, ops_pending_del},
+    {"presence.last", ops_args_jid_stanza, ops_presence_last},
+    {"offline.put", ops_args_offline_put, ops_offline_put},
+    {"offline.pop", ops_args_jid, ops_offline_pop},
 };
 
 /* ---- dispatch ---- */

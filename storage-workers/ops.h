@@ -3,7 +3,7 @@
  *
  * A request is an object {"op": "<name>", ...arguments}; the reply is
  * {"ok": true, ...results} or {"ok": false, "code": C, "error": text} with
- * C one of "not-found", "exists", "bad-request", "internal". The
+ * C one of "not-found", "exists", "limit", "bad-request", "internal". The
  * operations, their arguments and results are listed in README.md beside
  * this file. Arguments are checked strictly: a missing or mistyped
  * argument, an argument the op does not take, or a JID that is not a

@@ -25,6 +25,47 @@ static const char *const migrations_sqlite_list[] = {
     "  server_key BLOB NOT NULL,"
     "  PRIMARY KEY (jid, mech)"
     ");",
+
+    /* 2: rosters (RFC 6121) with versions and tombstones, pending inbound
+     * subscription requests, the last unavailable presence, offline
+     * messages. Everything a user owns goes with the users row. */
+    "ALTER TABLE users ADD COLUMN roster_ver INTEGER NOT NULL DEFAULT 0 CHECK (roster_ver >= 0);"
+    "ALTER TABLE users ADD COLUMN roster_pruned_ver INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (roster_pruned_ver >= 0);"
+    "CREATE TABLE roster ("
+    "  jid TEXT NOT NULL REFERENCES users(jid) ON DELETE CASCADE,"
+    "  contact TEXT NOT NULL,"
+    "  name TEXT,"
+    "  groups TEXT NOT NULL DEFAULT '[]',"
+    "  sub TEXT NOT NULL DEFAULT 'none' CHECK (sub IN ('none', 'to', 'from', 'both')),"
+    "  ask INTEGER NOT NULL DEFAULT 0 CHECK (ask IN (0, 1)),"
+    "  pending_in INTEGER NOT NULL DEFAULT 0 CHECK (pending_in IN (0, 1)),"
+    "  approved INTEGER NOT NULL DEFAULT 0 CHECK (approved IN (0, 1)),"
+    "  hidden INTEGER NOT NULL DEFAULT 0 CHECK (hidden IN (0, 1)),"
+    "  ver INTEGER NOT NULL DEFAULT 0 CHECK (ver >= 0),"
+    "  deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),"
+    "  PRIMARY KEY (jid, contact)"
+    ");"
+    "CREATE INDEX roster_by_ver ON roster (jid, ver);"
+    "CREATE TABLE roster_pending ("
+    "  jid TEXT NOT NULL REFERENCES users(jid) ON DELETE CASCADE,"
+    "  contact TEXT NOT NULL,"
+    "  stanza TEXT NOT NULL,"
+    "  stamp INTEGER NOT NULL,"
+    "  PRIMARY KEY (jid, contact)"
+    ");"
+    "CREATE TABLE last_presence ("
+    "  jid TEXT PRIMARY KEY NOT NULL REFERENCES users(jid) ON DELETE CASCADE,"
+    "  stanza TEXT NOT NULL,"
+    "  stamp INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE offline_messages ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  jid TEXT NOT NULL REFERENCES users(jid) ON DELETE CASCADE,"
+    "  stanza TEXT NOT NULL,"
+    "  stamp INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX offline_messages_by_jid ON offline_messages (jid, id);",
 };
 
 const char *const *migrations_sqlite(int *count)
