@@ -78,7 +78,9 @@ void stream_send_features(conn_t *c)
     if (!c->authed && (c->tls || !c->srv->require_tls)) sasl_write_mechanisms(c);
     if (c->authed) {
         buf_puts(&b, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
-                     "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>");
+                     "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>"
+                     "<ver xmlns='urn:xmpp:features:rosterver'/>"
+                     "<sub xmlns='urn:xmpp:features:pre-approval'/>");
     }
     buf_puts(&b, "</stream:features>");
     conn_write(c, b.data, b.len);

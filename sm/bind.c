@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <openssl/rand.h>
 
+#include "load.h"
 #include "log.h"
 #include "session.h"
 
@@ -103,6 +104,7 @@ static const char *bind_do(sm_t *sm, const env_hdr *h, const char *jid, const ch
         if (old) bind_replace(sm, old, h);
         *sp = sm_session_add(sm, u, res, h->src, h->conn);
         if (!*sp) cond = "internal-server-error";
+        else sm_load_start(sm, u); /* the roster is needed for the session's first stanzas */
     }
     sm_user_release(sm, &u);
     return cond;

@@ -2,30 +2,46 @@
  * deliver.c - inbound processing for this shard's users and delivery to
  * their connections (see deliver.h).
  *
- * The rules follow RFC 6121 section 8.5 for a local account, before
- * offline storage and privacy lists exist (their hooks are the modules'
- * `in` and `undelivered`):
+ * After the modules' `in` hooks (probes and subscriptions are answered
+ * there), a stanza for a local account follows RFC 6121 section 8.5.
+ * Messages go by the table below: 8.5.4 Table 1 with our choice wherever
+ * it allows two ("S/E", "O/E", "M/A"). A message to a full JID whose
+ * session is bound (available or not, any priority) always goes to it.
  *
- *   message, full JID    the session if bound; else groupchat:
- *                        <service-unavailable/>, error: dropped, others:
- *                        as if to the bare JID (8.5.3.2.1)
- *   message, bare JID    chat/normal: the available sessions with the
- *                        highest non-negative priority, none:
- *                        <service-unavailable/>; headline: every
- *                        non-negative available session, none: dropped;
- *                        groupchat: <service-unavailable/>; error: dropped
- *   iq, full JID         the session if bound, else <service-unavailable/>
- *   iq, bare JID         get/set <service-unavailable/> (nothing answers
- *                        for accounts yet)
- *   presence, full JID   the session if bound, else dropped
- *   presence, bare JID   every available session
+ *                                normal  chat  groupchat  headline  error
+ *   no such account      bare      E      E       E          S        S
+ *                        full      E      E       E          S        S
+ *   no available resource bare      O      O       E          S        S
+ *   with priority >= 0   full      E      O       E          S        S
+ *   one or more with     bare      M      M       E          A        S
+ *   priority >= 0        full      E      M       E          S        S
+ *
+ *   S dropped; E <service-unavailable/>; O offline storage (the modules'
+ *   `undelivered` hooks, mod_offline.c), E if none stores it; M the
+ *   resources with the highest priority >= 0 (all of them if tied); A
+ *   every resource with priority >= 0. 'to' is never rewritten. ("full"
+ *   means a full JID without a bound session.)
+ *
+ *   iq         full JID with a bound session: delivered. Otherwise
+ *              results and errors are dropped and get/set answered:
+ *              to the bare JID from the account itself by the IQ
+ *              handlers (SM_IQ_ACCOUNT), else <service-unavailable/>.
+ *   presence   no such account: dropped (8.5.1); full JID: its session,
+ *              else dropped; bare JID: every available session, none:
+ *              dropped; a probe the hooks left: dropped. Presence that
+ *              can only go to sessions (available, unavailable, error)
+ *              for a user without any here is dropped before the user's
+ *              state is loaded.
  *
  * Results and errors are never answered (sm_route_bounce checks).
  */
 #include "deliver.h"
 
 #include <string.h>
+#include <time.h>
 
+#include "iq.h"
+#include "load.h"
 #include "log.h"
 #include "mod.h"
 #include "route.h"
@@ -33,7 +49,30 @@
 #include "shard.h"
 #include "stanza.h"
 
-typedef enum msg_type { MSG_NORMAL, MSG_CHAT, MSG_GROUPCHAT, MSG_HEADLINE, MSG_ERROR } msg_type;
+typedef enum msg_type { MSG_NORMAL, MSG_CHAT, MSG_GROUPCHAT, MSG_HEADLINE, MSG_ERROR, MSG_NTYPES } msg_type;
+
+/* What happens to a message (the table above). */
+typedef enum deliver_act {
+    ACT_S,   /* silently dropped */
+    ACT_E,   /* <service-unavailable/> */
+    ACT_O,   /* offline storage, else E */
+    ACT_M,   /* the "most available" resources */
+    ACT_A,   /* every resource with priority >= 0 */
+} deliver_act;
+
+/* Rows of the table: the account and its resources. */
+enum { ROW_NO_ACCOUNT, ROW_NO_RESOURCE, ROW_RESOURCES, ROW_COUNT };
+
+/* [row][0 bare, 1 full JID without a session][message type] */
+static const deliver_act deliver_msg_rules[ROW_COUNT][2][MSG_NTYPES] = {
+    /*                  normal  chat   groupchat headline error */
+    [ROW_NO_ACCOUNT] = {{ACT_E, ACT_E, ACT_E, ACT_S, ACT_S},
+                        {ACT_E, ACT_E, ACT_E, ACT_S, ACT_S}},
+    [ROW_NO_RESOURCE] = {{ACT_O, ACT_O, ACT_E, ACT_S, ACT_S},
+                         {ACT_E, ACT_O, ACT_E, ACT_S, ACT_S}},
+    [ROW_RESOURCES] = {{ACT_M, ACT_M, ACT_E, ACT_A, ACT_S},
+                       {ACT_E, ACT_M, ACT_E, ACT_S, ACT_S}},
+};
 
 /* Send bytes already serialized to one session. 0/-1. */
 static int deliver_raw(sm_t *sm, const sm_session *s, const char *data, size_t len)
@@ -107,44 +146,69 @@ static void deliver_drop(sm_t *sm, const xml_node *st, const jid_t *to, const ch
         log_msg(LOG_DEBUG, sm->trace, "dropped %s to %s: %s", st->name, full, why);
 }
 
-static void deliver_message_bare(sm_t *sm, xml_node *st, const jid_t *to, sm_user *u, msg_type t)
+/* The table row for u. */
+static int deliver_row(const sm_user *u)
 {
-    if (t == MSG_ERROR) {
-        deliver_drop(sm, st, to, "error message without a session");
-    } else if (t == MSG_GROUPCHAT) {
-        sm_route_bounce(sm, st, "service-unavailable");
-    } else if (t == MSG_HEADLINE) {
-        if (!sm_deliver_user(sm, u, st, SM_SEL_NONNEG, NULL)) deliver_drop(sm, st, to, "no available resource");
-    } else if (!sm_deliver_user(sm, u, st, SM_SEL_TOP, NULL) &&
-               sm_mod_undelivered(sm, st, to) != SM_HANDLED) {
-        sm_route_bounce(sm, st, "service-unavailable");
-    }
+    if (!u->exists) return ROW_NO_ACCOUNT;
+    return deliver_top_prio(u) >= 0 ? ROW_RESOURCES : ROW_NO_RESOURCE;
 }
 
 static void deliver_message(sm_t *sm, xml_node *st, const jid_t *to, sm_user *u)
 {
-    msg_type t = deliver_msg_type(st);
-    if (jid_has_resource(to)) {
-        sm_session *s = sm_session_find(u, to->resource);
-        if (s) {
-            sm_deliver(sm, s, st);
-            return;
-        }
+    sm_session *s = jid_has_resource(to) ? sm_session_find(u, to->resource) : NULL;
+    if (s) {
+        sm_deliver(sm, s, st);
+        return;
     }
-    deliver_message_bare(sm, st, to, u, t);
+    switch (deliver_msg_rules[deliver_row(u)][jid_has_resource(to)][deliver_msg_type(st)]) {
+    case ACT_S:
+        deliver_drop(sm, st, to, u->exists ? "no resource for this message type" : "no such account");
+        break;
+    case ACT_E:
+        sm_route_bounce(sm, st, "service-unavailable");
+        break;
+    case ACT_O:
+        if (sm_mod_undelivered(sm, st, to) != SM_HANDLED) sm_route_bounce(sm, st, "service-unavailable");
+        break;
+    case ACT_M:
+        sm_deliver_user(sm, u, st, SM_SEL_TOP, NULL);
+        break;
+    case ACT_A:
+        sm_deliver_user(sm, u, st, SM_SEL_NONNEG, NULL);
+        break;
+    }
+}
+
+/* The sending session if st comes from one of u's own sessions. */
+static sm_session *deliver_own_sender(const sm_user *u, const xml_node *st)
+{
+    const char *from = xml_attr_get(st, "from");
+    jid_t j;
+    char bare[SM_JID_MAX];
+    if (!from || jid_parse(from, &j) < 0 || !jid_has_resource(&j) || jid_bare(&j, bare, sizeof bare) < 0 ||
+        strcmp(bare, u->bare) != 0)
+        return NULL;
+    return sm_session_find(u, j.resource);
 }
 
 static void deliver_iq(sm_t *sm, xml_node *st, const jid_t *to, sm_user *u)
 {
-    sm_session *s = jid_has_resource(to) ? sm_session_find(u, to->resource) : NULL;
+    sm_session *s = jid_has_resource(to) ? sm_session_find(u, to->resource) : NULL, *self;
     if (s) sm_deliver(sm, s, st);
     else if (stanza_is_error_or_result(st)) deliver_drop(sm, st, to, "no session for a result/error");
+    else if (!jid_has_resource(to) && u->exists && (self = deliver_own_sender(u, st)))
+        sm_iq_handle(sm, self, st, SM_IQ_ACCOUNT);
     else sm_route_bounce(sm, st, "service-unavailable");
 }
 
 static void deliver_presence(sm_t *sm, xml_node *st, const jid_t *to, sm_user *u)
 {
-    if (jid_has_resource(to)) {
+    const char *type = xml_attr_get(st, "type");
+    if (!u->exists) {
+        deliver_drop(sm, st, to, "no such account");
+    } else if (type && strcmp(type, "probe") == 0) {
+        deliver_drop(sm, st, to, "probe not answered");
+    } else if (jid_has_resource(to)) {
         sm_session *s = sm_session_find(u, to->resource);
         if (s) sm_deliver(sm, s, st);
         else deliver_drop(sm, st, to, "no such session");
@@ -153,15 +217,54 @@ static void deliver_presence(sm_t *sm, xml_node *st, const jid_t *to, sm_user *u
     }
 }
 
+void sm_deliver_loaded(sm_t *sm, sm_user *u, xml_node *st)
+{
+    const char *to_s = xml_attr_get(st, "to");
+    jid_t to;
+    if (!to_s || jid_parse(to_s, &to) < 0) return;
+    if (sm_mod_in(sm, st, &to, u) == SM_HANDLED) return;
+    if (strcmp(st->name, "message") == 0) deliver_message(sm, st, &to, u);
+    else if (strcmp(st->name, "iq") == 0) deliver_iq(sm, st, &to, u);
+    else deliver_presence(sm, st, &to, u);
+}
+
+/* Non-zero for presence that only sessions could receive (available,
+ * unavailable, error) when the user has none here. */
+static int deliver_presence_to_nobody(sm_t *sm, const xml_node *st, const char *bare)
+{
+    if (strcmp(st->name, "presence") != 0) return 0;
+    const char *type = xml_attr_get(st, "type");
+    if (type && strcmp(type, "unavailable") != 0 && strcmp(type, "error") != 0) return 0;
+    const sm_user *u = sm_user_find(sm, bare);
+    return !u || !u->sessions;
+}
+
 void sm_deliver_inbound(sm_t *sm, xml_node *st, const jid_t *to)
 {
     char bare[SM_JID_MAX];
     if (jid_bare(to, bare, sizeof bare) < 0) return;
-    sm_user *u = sm_user_find(sm, bare);
-    if (sm_mod_in(sm, st, to, u) == SM_HANDLED) return;
-    if (strcmp(st->name, "message") == 0) deliver_message(sm, st, to, u);
-    else if (strcmp(st->name, "iq") == 0) deliver_iq(sm, st, to, u);
-    else deliver_presence(sm, st, to, u);
+    if (deliver_presence_to_nobody(sm, st, bare)) {
+        deliver_drop(sm, st, to, "no session");
+        return;
+    }
+    sm_user *u = sm_user_open(sm, bare);
+    if (!u) {
+        sm_route_bounce(sm, st, "internal-server-error");
+        return;
+    }
+    if (!sm_load_gate_in(sm, u, st)) sm_deliver_loaded(sm, u, st);
+    sm_user_release(sm, &u);
+}
+
+int sm_deliver_delay(xml_node *st, const char *from, long long when)
+{
+    time_t t = (time_t)when;
+    struct tm tm;
+    char stamp[32];
+    if (!gmtime_r(&t, &tm) || strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return -1;
+    xml_node *d = xml_add_child(st, "delay", NS_DELAY);
+    if (!d || (from && xml_attr_set(d, "from", from) < 0) || xml_attr_set(d, "stamp", stamp) < 0) return -1;
+    return 0;
 }
 
 /* Non-zero if s is the target of the bounced delivery h. A c2s bouncing

@@ -28,4 +28,13 @@ unsigned sm_deliver_user(sm_t *sm, const sm_user *u, const xml_node *st, sm_deli
  * gone, so the session is dropped as if unbound. */
 void sm_deliver_on_unroutable(sm_t *sm, const env_hdr *h, const char *body, size_t len);
 
+/* Inbound processing of st (addressed by its 'to') for the loaded local
+ * user u: the modules' `in` hooks, then the delivery rules. */
+void sm_deliver_loaded(sm_t *sm, sm_user *u, xml_node *st);
+
+/* Append a XEP-0203 <delay xmlns='urn:xmpp:delay' stamp='YYYY-MM-DDThh:mm:ssZ'/>
+ * (UTC) for the unix time `when` to st, with from='...' unless from is
+ * NULL. 0/-1. */
+int sm_deliver_delay(xml_node *st, const char *from, long long when);
+
 #endif

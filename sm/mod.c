@@ -1,17 +1,20 @@
 /*
  * mod.c - the list of sm modules and the hook runners (see mod.h).
  *
- * The order below is the order hooks run in. Presence comes first
- * because it keeps the session state (availability, priority) that later
- * modules read.
+ * The order below is the order hooks run in: roster, subscription,
+ * offline, presence, ping. Offline runs before presence so that its
+ * outbound hook still sees the session's state before a presence changes
+ * it (availability, priority); presence keeps that state.
  */
 #include "mod.h"
 
 #include <string.h>
 
 static const sm_module *const sm_modules[] = {
-    &mod_presence,
     &mod_roster,
+    &mod_subscription,
+    &mod_offline,
+    &mod_presence,
     &mod_ping,
 };
 

@@ -69,8 +69,10 @@ int sm_mod_undelivered(sm_t *sm, xml_node *st, const jid_t *to);
 const sm_iq_handler *sm_mod_iq_find(const char *name, const char *ns, const char *type);
 
 /* The modules (defined in their files). */
+extern const sm_module mod_offline;
 extern const sm_module mod_presence;
 extern const sm_module mod_roster;
+extern const sm_module mod_subscription;
 extern const sm_module mod_ping;
 
 #endif

@@ -25,6 +25,7 @@
 
 #include "deliver.h"
 #include "iq.h"
+#include "load.h"
 #include "log.h"
 #include "mod.h"
 #include "session.h"
@@ -123,7 +124,7 @@ static void route_out_server(sm_t *sm, sm_session *s, xml_node *st, const jid_t 
         sm_route_bounce(sm, st, "service-unavailable");
 }
 
-static void route_out(sm_t *sm, sm_session *s, xml_node *st)
+void sm_route_out(sm_t *sm, sm_session *s, xml_node *st)
 {
     const char *to_s = xml_attr_get(st, "to");
     jid_t to;
@@ -169,7 +170,7 @@ void sm_route_on_out(sm_t *sm, const env_hdr *h, const char *body, size_t len)
     if (!st) return;
     sm->stats.out++;
     sm_session *s = route_sender(sm, h, st);
-    if (s) route_out(sm, s, st);
+    if (s && !sm_load_gate_out(sm, s, st)) sm_route_out(sm, s, st);
     xml_node_free(&st);
 }
 

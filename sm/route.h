@@ -28,4 +28,8 @@ int sm_route_inbound(sm_t *sm, xml_node *st, const jid_t *to);
  * caller's. */
 void sm_route_bounce(sm_t *sm, const xml_node *st, const char *condition);
 
+/* Outbound processing of st from the local session s, whose user is
+ * loaded (see load.h). st stays the caller's. */
+void sm_route_out(sm_t *sm, sm_session *s, xml_node *st);
+
 #endif

@@ -9,6 +9,7 @@
  * back after an outage, sm_session_resync rewrites everything.
  */
 #include "session.h"
+#include "load.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,8 @@ sm_user *sm_user_open(sm_t *sm, const char *bare)
 void sm_user_release(sm_t *sm, sm_user **up)
 {
     sm_user *u = *up;
-    if (!u || u->sessions) return;
+    if (!u || u->sessions || u->busy || u->load == SM_LOADING || u->work_head) return;
+    sm_load_clear(u);
     hmap_del(&sm->users, u->bare);
     free(u->bare);
     free(u);
@@ -166,6 +168,7 @@ void sm_session_free_all(sm_t *sm)
             u->sessions = s->next;
             session_free(s);
         }
+        sm_load_clear(u);
         free(u->bare);
         free(u);
     }

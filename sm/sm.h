@@ -48,12 +48,58 @@ struct sm_session {
     int prio;                      /* presence priority, -128..127 */
     int avail;                     /* sent available presence (and not since unavailable) */
     xml_node *presence;            /* last available presence, owned; NULL if none */
+    hmap_t directed;               /* JIDs holding directed available presence from this
+                                      session (RFC 6121 4.6); values unused (mod_presence.c) */
+    int roster_requested;          /* roster get seen: 1 gets roster pushes, 2 waits for a
+                                      roster.since answer, pushes held meanwhile (roster.c) */
+    xml_node *roster_held;         /* pushes held while roster_requested == 2, as children */
+    unsigned roster_seq;           /* roster gets answered; stale roster.since replies are dropped */
 };
+
+/* Subscription bits of a roster item (RFC 6121 section 2.1.2.5). */
+#define SM_SUB_TO   0x1            /* the user receives the contact's presence */
+#define SM_SUB_FROM 0x2            /* the contact receives the user's presence */
+
+/* One roster row of a user, as stored (see storage-workers/README.md). */
+typedef struct sm_contact {
+    char *jid;                     /* contact's normalized bare JID (key) */
+    char *name;                    /* handle, NULL if none */
+    char **groups;                 /* group names */
+    size_t ngroups;
+    unsigned sub;                  /* SM_SUB_* */
+    unsigned ask : 1;              /* pending out: the user asked to subscribe */
+    unsigned pending_in : 1;       /* pending in: the contact asked, no answer yet */
+    unsigned approved : 1;         /* pre-approved (RFC 6121 section 3.4) */
+    unsigned hidden : 1;           /* state only; not an item of the user's roster */
+    unsigned long long ver;        /* roster version of the row's last change */
+} sm_contact;
+
+/* Where a user's stored state is (sm_user.load). */
+typedef enum sm_load_state {
+    SM_UNLOADED = 0,               /* not read yet (or the read failed) */
+    SM_LOADING,                    /* user.load is in flight; stanzas wait */
+    SM_LOADED                      /* roster and the rest are in memory */
+} sm_load_state;
+
+typedef struct sm_work sm_work;    /* a stanza waiting for the user's state (load.c) */
 
 struct sm_user {
     char *bare;                    /* normalized bare JID, key in sm_t.users */
     sm_session *sessions;          /* bound sessions, newest first */
     unsigned nsessions;            /* length of that list */
+    /* stored state, valid when load == SM_LOADED (load.c) */
+    sm_load_state load;
+    int busy;                      /* queued stanzas are being replayed: keep the record */
+    int exists;                    /* the account exists */
+    hmap_t roster;                 /* contact bare JID -> sm_contact (hidden rows too) */
+    unsigned long long roster_ver; /* current roster version */
+    hmap_t pending;                /* contact bare JID -> stored subscribe stanza (char *) */
+    char *last_unavail;            /* last unavailable presence (XML), NULL if none */
+    long long last_unavail_stamp;  /* its time, unix seconds */
+    unsigned offline_count;        /* stored offline messages */
+    sm_work *work_head;            /* stanzas waiting for the load, in order */
+    sm_work *work_tail;
+    unsigned nwork;
 };
 
 typedef struct sm_stats {
@@ -75,6 +121,10 @@ typedef struct sm {
     hmap_t users;                  /* bare JID -> sm_user */
     unsigned nsessions;            /* sessions in the whole table */
     unsigned max_sessions;         /* per user (sm.max_sessions_per_user) */
+    unsigned max_roster_items;     /* visible roster items per user (sm.max_roster_items, mod_roster.c) */
+    unsigned max_roster_name;      /* bytes of an item name (sm.max_roster_name) */
+    unsigned max_roster_group;     /* bytes of a group name (sm.max_roster_group) */
+    unsigned max_offline;          /* offline messages per user (sm.max_offline, mod_offline.c) */
     unsigned char owned[SLOT_COUNT]; /* non-zero for the slots this shard holds */
     uint64_t trace;                /* trace id of the envelope being handled */
     int ready;                     /* "ready" was logged */
