@@ -84,6 +84,17 @@ static void offline_put_wait_free(offline_put_wait *w)
     free(w);
 }
 
+/* msg as its sender sent it: without the <delay/> we stamped on it. */
+static void offline_unstamp(sm_t *sm, xml_node *msg)
+{
+    xml_node *d = xml_child(msg, "delay", NS_DELAY), *next;
+    for (; d; d = next) {
+        next = xml_child_next(msg, d, "delay", NS_DELAY);
+        const char *from = xml_attr_get(d, "from");
+        if (from && strcmp(from, sm->domain) == 0) xml_node_free(&d);
+    }
+}
+
 static void offline_put_done(sm_t *sm, void *ud, json_t *reply)
 {
     offline_put_wait *w = ud;
@@ -96,6 +107,7 @@ static void offline_put_done(sm_t *sm, void *ud, json_t *reply)
         sm->trace = w->trace;
         log_msg(refused ? LOG_INFO : LOG_WARN, sm->trace, "offline message for %s not stored: %s", w->bare,
                 code ? code : "storage unavailable");
+        offline_unstamp(sm, w->msg);
         sm_route_bounce(sm, w->msg, refused ? "service-unavailable" : "internal-server-error");
         sm->trace = trace;
     }
@@ -123,6 +135,7 @@ static void offline_put(sm_t *sm, const char *bare, xml_node *msg, unsigned max)
         req = NULL;
     }
     if (!req || sm_storage_call(sm, bare, req, offline_put_done, w) < 0) {
+        offline_unstamp(sm, msg);
         sm_route_bounce(sm, msg, "internal-server-error");
         if (w) offline_put_wait_free(w);
         else xml_node_free(&msg);
