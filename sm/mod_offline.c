@@ -185,7 +185,8 @@ static sm_session *offline_pop_target(sm_user *u, const offline_pop_wait *w)
     return best;
 }
 
-/* Deliver the popped messages in order to s, or store them again. */
+/* Deliver the popped messages in order to s; store again what cannot
+ * be delivered (s NULL, or the send failed). */
 static void offline_pop_deliver(sm_t *sm, sm_session *s, const json_t *msgs, const char *bare)
 {
     size_t n = json_array_size(msgs);
@@ -194,8 +195,7 @@ static void offline_pop_deliver(sm_t *sm, sm_session *s, const json_t *msgs, con
         xml_node *m = text ? xml_parse_document(text, strlen(text)) : NULL;
         if (!m) {
             log_msg(LOG_ERROR, sm->trace, "offline message %zu of %s is not a stanza; dropped", i, bare);
-        } else if (s) {
-            sm_deliver(sm, s, m);
+        } else if (s && sm_deliver(sm, s, m) == 0) {
             xml_node_free(&m);
         } else {
             offline_put(sm, bare, m, sm->max_offline + (unsigned)n);
