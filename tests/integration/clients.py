@@ -13,6 +13,7 @@
 
 import asyncio
 import base64
+import copy
 import logging
 import select
 import socket
@@ -73,6 +74,12 @@ class Client:
     and the queues fill with what arrives:
       messages       every <message/> (including type='error')
       stream_errors  <stream:error/> elements
+      inbox          every <message/>, <presence/> and <iq/> in arrival
+                     order, as copies of the raw ElementTree elements taken
+                     before slixmpp touches them; answers to this client's
+                     own iq() requests are left out
+    slixmpp's automatic answers to subscription requests are turned off
+    (auto_authorize=None, auto_subscribe=False): tests answer by hand.
     """
 
     def __init__(self, cluster, jid, password, mech="SCRAM-SHA-256"):
@@ -83,6 +90,8 @@ class Client:
         self.xmpp.ca_certs = Path(cluster.cert)
         self.messages = asyncio.Queue()
         self.stream_errors = asyncio.Queue()
+        self.inbox = asyncio.Queue()
+        self._own_iq_ids = set()
         self.jid = None
         self._session = asyncio.get_running_loop().create_future()
         self._session.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -90,6 +99,9 @@ class Client:
         self.tls_version = None
         x = self.xmpp
         x.exception = lambda e: log.error("exception in a slixmpp handler of %s", jid, exc_info=e)
+        x.auto_authorize = None
+        x.auto_subscribe = False
+        x.incoming_filter = self._capture
         x.register_handler(Callback("all messages", StanzaPath("message"),
                                     lambda m: self.messages.put_nowait(m)))
         x.register_handler(Callback("iq errors while logging in", StanzaPath("iq@type=error"),
@@ -101,6 +113,15 @@ class Client:
         x.add_event_handler("stream_error", lambda e: self.stream_errors.put_nowait(e.xml))
         x.add_event_handler("disconnected", lambda _e: self._fail("disconnected"))
         x.add_event_handler("connection_failed", lambda e: self._fail(f"connection failed: {e}"))
+
+    _INBOX_TAGS = ("{jabber:client}message", "{jabber:client}presence", "{jabber:client}iq")
+
+    def _capture(self, xml):
+        if self.jid is not None and xml.tag in self._INBOX_TAGS:
+            if not (xml.tag == self._INBOX_TAGS[2] and xml.get("type") in ("result", "error")
+                    and xml.get("id") in self._own_iq_ids):
+                self.inbox.put_nowait(copy.deepcopy(xml))
+        return xml
 
     def _on_session(self, _event):
         self.jid = str(self.xmpp.boundjid)
@@ -187,6 +208,7 @@ class Client:
             iq["to"] = to
         if payload_xml is not None:
             iq.xml.append(ET.fromstring(payload_xml))
+        self._own_iq_ids.add(iq["id"])
         try:
             resp = await iq.send(timeout=timeout)
         except IqError as e:

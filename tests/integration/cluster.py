@@ -26,6 +26,9 @@ SM_SHARDS = ["sm.0", "sm.1"]
 BINARY = {"router": "xmpp-router", "c2s": "xmpp-c2s", "sm": "xmpp-sm", "sw": "xmpp-storage-worker"}
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 STOP_GRACE = 10.0
+# sm limits of the shared test cluster (conftest.py), small so that the
+# limit tests of tests/integration/test_rfc6121_*.py stay fast.
+SM_LIMITS = {"max_roster_items": 15, "max_offline": 5}
 
 # <timestamp> <node> <level> [trace] message
 LOG_LINE = re.compile(r"^(\S+) (\S+) (\S+) (?:\[[^\]]*\] )?(.*)$")
@@ -82,9 +85,10 @@ class ClusterError(Exception):
 class Cluster:
     """One running cluster; see the module docstring."""
 
-    def __init__(self, basedir: Path, domain="localhost"):
+    def __init__(self, basedir: Path, domain="localhost", sm_config=None):
         self.basedir = Path(basedir)
         self.domain = domain
+        self.sm_config = dict(sm_config or {})   # extra sm.* keys written into the config
         self.bin = build_dir() / "bin"
         self.generation = 0
         self.procs = {}         # node -> Popen (plus "redis")
@@ -105,6 +109,8 @@ class Cluster:
             raise ClusterError(f"mkvar failed: {out.stderr}")
         vals = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
         self.config = Path(vals["config"])
+        if self.sm_config:
+            self._add_sm_config()
         self.port = int(vals["client_port"])
         self.redis_port = int(vals["redis_port"])
         self.cert = self.var / "cert.pem"
@@ -127,6 +133,15 @@ class Cluster:
         except BaseException:
             self.stop()
             raise
+
+    def _add_sm_config(self):
+        """Add self.sm_config as keys of the sm: section mkvar wrote."""
+        text = self.config.read_text()
+        anchor = "\nsm:\n"
+        if anchor not in text:
+            raise ClusterError(f"no 'sm:' section in {self.config}")
+        lines = "".join(f"  {k}: {v}\n" for k, v in self.sm_config.items())
+        self.config.write_text(text.replace(anchor, anchor + lines, 1))
 
     def _start_redis(self):
         log = open(self.logdir / "redis.log", "ab")

@@ -8,6 +8,8 @@ report. After each test that used it, the cluster is checked: if a process
 died or a sanitizer spoke, that test errors with the log, and the cluster
 is restarted for the tests after it.
 
+The sm limits are cluster.SM_LIMITS (small, for the limit tests).
+
 `users` makes accounts with unique names; `client` is a factory of slixmpp
 clients (see clients.Client); `arun` runs a test's coroutine in a fresh
 event loop with a time limit and closes the clients it made.
@@ -22,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cluster import Cluster, ClusterError  # noqa: E402
+from cluster import SM_LIMITS, Cluster, ClusterError  # noqa: E402
 from clients import Client  # noqa: E402
 
 PASSWORD = "s3cret pass!"
@@ -30,7 +32,7 @@ PASSWORD = "s3cret pass!"
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("xmpp"))
+    c = Cluster(tmp_path_factory.mktemp("xmpp"), sm_config=SM_LIMITS)
     try:
         c.start()
     except ClusterError as e:
