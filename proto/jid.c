@@ -24,12 +24,40 @@
  * input (NFKC). A raw part longer than PREP_BUF - 1 bytes is rejected. */
 #define PREP_BUF (JID_PART_MAX * 4 + 1)
 
+/* Non-zero if the ASCII byte c passes the profile unchanged except for
+ * case folding, so stringprep would only lowercase it (or, for
+ * resourceprep, leave it alone). Anything else takes the full path. */
+static int ascii_plain(unsigned char c, const Stringprep_profile *profile)
+{
+    if (profile == stringprep_xmpp_resourceprep) return c >= 0x20 && c < 0x7f;
+    if (profile == stringprep_nameprep)
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+    return c > 0x20 && c < 0x7f && !strchr("\"&'/:<>@", c);
+}
+
+/* The common case without libidn: a part made only of such bytes maps to
+ * itself, lowercased for nodeprep and nameprep. Returns 1 when done (out
+ * filled), 0 when the full stringprep path is needed. */
+static int prep_ascii(const char *in, size_t len, const Stringprep_profile *profile, char *out)
+{
+    if (len > JID_PART_MAX) return 0;
+    int fold = profile != stringprep_xmpp_resourceprep;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (!ascii_plain(c, profile)) return 0;
+        out[i] = (char)(fold && c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    out[len] = '\0';
+    return 1;
+}
+
 /* Prepare the len bytes at in with profile into out (JID_PART_MAX + 1
  * bytes). 0 if the result is 1..JID_PART_MAX bytes, -1 otherwise. */
 static int prep_part(const char *in, size_t len, const Stringprep_profile *profile, char *out)
 {
     char tmp[PREP_BUF];
     if (len == 0 || len >= sizeof tmp) return -1;
+    if (prep_ascii(in, len, profile, out)) return 0;
     memcpy(tmp, in, len);
     tmp[len] = '\0';
     if (stringprep(tmp, sizeof tmp, 0, profile) != STRINGPREP_OK) return -1;

@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define NS_SEP '\x01'
 #define STREAMS_NS "http://etherx.jabber.org/streams"
@@ -407,11 +408,29 @@ static void XMLCALL on_comment(void *ud, const XML_Char *data)
 
 /* ---- lifecycle ---- */
 
-/* Create and configure a fresh expat parser in s->p. 0/-1. */
+/* The hash salt of every parser of this process: random once, so expat
+ * keeps its protection against hash flooding without asking the kernel
+ * for entropy on every parser (re)start. */
+static unsigned long parser_salt(void)
+{
+    static unsigned long salt;
+    while (salt == 0 && getrandom(&salt, sizeof salt, 0) != (ssize_t)sizeof salt) {
+    }
+    return salt;
+}
+
+/* Make s->p ready for a new document: a fresh expat parser, or the old
+ * one reset (which keeps its buffers), configured. 0/-1. */
 static int make_parser(xml_stream *s)
 {
-    XML_Parser p = XML_ParserCreateNS("UTF-8", NS_SEP);
+    XML_Parser p = s->p;
+    if (p && XML_ParserReset(p, "UTF-8") != XML_TRUE) {
+        XML_ParserFree(p);
+        p = s->p = NULL;
+    }
+    if (!p) p = XML_ParserCreateNS("UTF-8", NS_SEP);
     if (!p) return -1;
+    XML_SetHashSalt(p, parser_salt());
     XML_SetUserData(p, s);
     XML_SetElementHandler(p, on_start, on_end);
     XML_SetCharacterDataHandler(p, on_text);
@@ -427,11 +446,10 @@ static int make_parser(xml_stream *s)
     return 0;
 }
 
-/* Release everything tied to the current stream, keeping config. */
+/* Release everything tied to the current stream, keeping config and the
+ * expat parser (reset by make_parser, freed by xml_stream_free). */
 static void clear_state(xml_stream *s)
 {
-    if (s->p) XML_ParserFree(s->p);
-    s->p = NULL;
     drop_partial(s);
     free(s->default_ns);
     s->default_ns = NULL;
@@ -545,6 +563,7 @@ void xml_stream_free(xml_stream **sp)
 {
     if (!sp || !*sp) return;
     clear_state(*sp);
+    if ((*sp)->p) XML_ParserFree((*sp)->p);
     free(*sp);
     *sp = NULL;
 }

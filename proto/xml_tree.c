@@ -371,17 +371,26 @@ static int doc_feed(xml_stream *s, const char *data, size_t len)
  * attribute limits are the defaults. */
 xml_node *xml_parse_document(const char *data, size_t len)
 {
+    /* One parser per process, reset between documents: processes are
+     * single-threaded and documents are parsed one at a time. */
+    static doc_ctx ctx;
+    static xml_stream *s;
     if (!data) return NULL;
-    xml_limits lim;
-    xml_limits_default(&lim);
-    lim.max_stanza = SIZE_MAX;
-    lim.max_buffer = SIZE_MAX;
-    doc_ctx ctx = {NULL, 0, 0};
-    xml_stream_cb cb = {doc_open, doc_stanza, doc_close};
-    xml_stream *s = xml_stream_new(&lim, &cb, &ctx);
-    if (!s) return NULL;
+    if (!s) {
+        xml_limits lim;
+        xml_limits_default(&lim);
+        lim.max_stanza = SIZE_MAX;
+        lim.max_buffer = SIZE_MAX;
+        xml_stream_cb cb = {doc_open, doc_stanza, doc_close};
+        s = xml_stream_new(&lim, &cb, &ctx);
+        if (!s) return NULL;
+    } else if (xml_stream_reset(s) < 0) {
+        return NULL;
+    }
+    ctx = (doc_ctx){NULL, 0, 0};
     int rc = doc_feed(s, data, len);
-    xml_stream_free(&s);
     if (rc < 0 || !ctx.closed || ctx.extra) xml_node_free(&ctx.root);
-    return ctx.root;
+    xml_node *root = ctx.root;
+    ctx.root = NULL;
+    return root;
 }
