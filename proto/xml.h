@@ -140,6 +140,9 @@ int xml_stream_feed(xml_stream *s, const char *data, size_t len);
 /* Ask a running xml_stream_feed to return after the current callback. */
 void xml_stream_stop(xml_stream *s);
 xml_err xml_stream_error(const xml_stream *s);
+/* Non-zero if the stream is open, healthy and between stanzas (no
+ * partial stanza or text pending). */
+int xml_stream_idle(const xml_stream *s);
 /* Human-readable detail of the last error (never NULL). */
 const char *xml_stream_error_text(const xml_stream *s);
 /* Forget all state, ready for a new stream header (stream restart after

@@ -535,6 +535,11 @@ void xml_stream_stop(xml_stream *s)
     if (s->in_feed && s->err == XML_OK) XML_StopParser(s->p, XML_FALSE);
 }
 
+int xml_stream_idle(const xml_stream *s)
+{
+    return s && s->err == XML_OK && !s->stopped && s->depth == 1 && !s->stanza && s->text.len == 0;
+}
+
 xml_err xml_stream_error(const xml_stream *s)
 {
     return s ? s->err : XML_ERR_NOMEM;

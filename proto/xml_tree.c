@@ -321,7 +321,13 @@ typedef struct doc_ctx {
     xml_node *root;  /* the first top-level element */
     int extra;       /* more top-level elements were seen */
     int closed;      /* the synthetic stream was closed */
+    int ended;       /* the end marker fed after the document was seen */
 } doc_ctx;
+
+/* Fed after each document on the long-lived stream: seeing it as its own
+ * top-level element proves the document was complete (expat may hold an
+ * unfinished tag without reporting anything). */
+#define DOC_END_MARK "<e xmlns='urn:xmppd:doc-end'/>"
 
 static void doc_open(void *ud, xml_node *header, const char *default_ns)
 {
@@ -331,7 +337,10 @@ static void doc_open(void *ud, xml_node *header, const char *default_ns)
 static void doc_stanza(void *ud, xml_node *stanza)
 {
     doc_ctx *c = ud;
-    if (c->root) {
+    if (strcmp(stanza->name, "e") == 0 && strcmp(stanza->ns, "urn:xmppd:doc-end") == 0) {
+        c->ended = 1;
+        xml_node_free(&stanza);
+    } else if (c->root || c->ended) {
         c->extra = 1;
         xml_node_free(&stanza);
     } else {
@@ -369,28 +378,71 @@ static int doc_feed(xml_stream *s, const char *data, size_t len)
 
 /* Size limits do not apply (the input is already in memory); depth and
  * attribute limits are the defaults. */
-xml_node *xml_parse_document(const char *data, size_t len)
+/* Documents parsed by one stream before it is restarted: restarting
+ * costs more than a document, but a long-lived expat parser keeps every
+ * distinct element name it has seen, so it must not live forever. */
+#define DOC_STREAM_RUNS 1024
+
+static xml_stream *doc_stream;  /* one per process (processes are single-threaded) */
+static doc_ctx doc_state;       /* what doc_stream's callbacks collected */
+static unsigned doc_runs;       /* documents fed since the stream was (re)opened */
+static int doc_open_ok;         /* the synthetic stream header has been fed */
+
+/* Make doc_stream ready at the start of a fresh synthetic stream
+ * (header not fed). 0/-1. */
+static int doc_restart(void)
 {
-    /* One parser per process, reset between documents: processes are
-     * single-threaded and documents are parsed one at a time. */
-    static doc_ctx ctx;
-    static xml_stream *s;
-    if (!data) return NULL;
-    if (!s) {
+    doc_open_ok = 0;
+    doc_runs = 0;
+    if (!doc_stream) {
         xml_limits lim;
         xml_limits_default(&lim);
         lim.max_stanza = SIZE_MAX;
         lim.max_buffer = SIZE_MAX;
         xml_stream_cb cb = {doc_open, doc_stanza, doc_close};
-        s = xml_stream_new(&lim, &cb, &ctx);
-        if (!s) return NULL;
-    } else if (xml_stream_reset(s) < 0) {
-        return NULL;
+        doc_stream = xml_stream_new(&lim, &cb, &doc_state);
+        return doc_stream ? 0 : -1;
     }
-    ctx = (doc_ctx){NULL, 0, 0};
-    int rc = doc_feed(s, data, len);
-    if (rc < 0 || !ctx.closed || ctx.extra) xml_node_free(&ctx.root);
-    xml_node *root = ctx.root;
-    ctx.root = NULL;
+    return xml_stream_reset(doc_stream);
+}
+
+/* A document with an XML declaration: parsed alone in a fresh stream. */
+static int doc_parse_alone(const char *data, size_t len)
+{
+    if (doc_restart() < 0) return -1;
+    int rc = doc_feed(doc_stream, data, len);
+    if (rc == 0 && (!doc_state.closed || doc_state.extra)) rc = -1;
+    doc_open_ok = 0; /* the stream was closed: restart next time */
+    return rc;
+}
+
+/* The common case: the document is fed as the next stanza of a long-lived
+ * synthetic stream, which must then be between stanzas again with
+ * exactly one element collected. */
+static int doc_parse_next(const char *data, size_t len)
+{
+    if ((!doc_open_ok || doc_runs >= DOC_STREAM_RUNS) && doc_restart() < 0) return -1;
+    if (!doc_open_ok) {
+        if (xml_stream_feed(doc_stream, DOC_WRAP_OPEN, strlen(DOC_WRAP_OPEN)) < 0) return -1;
+        doc_open_ok = 1;
+    }
+    doc_runs++;
+    if (xml_stream_feed(doc_stream, data, len) < 0 ||
+        xml_stream_feed(doc_stream, DOC_END_MARK, strlen(DOC_END_MARK)) < 0 || !xml_stream_idle(doc_stream) ||
+        !doc_state.ended || doc_state.extra || doc_state.closed) {
+        doc_open_ok = 0;
+        return -1;
+    }
+    return 0;
+}
+
+xml_node *xml_parse_document(const char *data, size_t len)
+{
+    if (!data) return NULL;
+    doc_state = (doc_ctx){NULL, 0, 0, 0};
+    int rc = xml_decl_len(data, len) ? doc_parse_alone(data, len) : doc_parse_next(data, len);
+    if (rc < 0) xml_node_free(&doc_state.root);
+    xml_node *root = doc_state.root;
+    doc_state.root = NULL;
     return root;
 }

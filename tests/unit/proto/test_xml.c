@@ -668,6 +668,40 @@ static void test_stop_and_reset(void)
     coll_free(&c);
 }
 
+
+/* xml_parse_document keeps one stream across documents: good documents
+ * between bad ones (truncated, two roots, junk, a closing stream tag, an
+ * XML declaration) must each parse alone, over more than one restart. */
+static void test_parse_document_sequence(void)
+{
+    const char *bad[] = {"<a>", "<a/><b/>", "<a/>junk", "</stream:stream>", "<a", "text", "<a/><b", "<!-- c --><a/>"};
+    for (int i = 0; i < 3000; i++) {
+        char good[64];
+        snprintf(good, sizeof good, "<m xmlns='jabber:client' n='%d'><b>%d</b></m>", i, i);
+        xml_node *n = xml_parse_document(good, strlen(good));
+        CHECK(n != NULL);
+        if (n) {
+            char want[16];
+            snprintf(want, sizeof want, "%d", i);
+            CHECK_STR(xml_attr_get(n, "n"), want);
+            CHECK(xml_child_count(n) == 1);
+        }
+        xml_node_free(&n);
+        if (i % 7 == 0) {
+            const char *b = bad[(i / 7) % (sizeof bad / sizeof bad[0])];
+            xml_node *x = xml_parse_document(b, strlen(b));
+            CHECK(x == NULL);
+            xml_node_free(&x);
+        }
+        if (i % 500 == 0) {
+            const char *d = "<?xml version='1.0'?><d xmlns='x'/>";
+            xml_node *x = xml_parse_document(d, strlen(d));
+            CHECK(x != NULL && strcmp(x->name, "d") == 0);
+            xml_node_free(&x);
+        }
+    }
+}
+
 int main(void)
 {
     RUN(test_tree_api);
@@ -693,5 +727,6 @@ int main(void)
     RUN(test_buffer_limit);
     RUN(test_attr_limit);
     RUN(test_stop_and_reset);
+    RUN(test_parse_document_sequence);
     return TEST_RESULT();
 }
