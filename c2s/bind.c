@@ -71,7 +71,8 @@ static void bind_on_reply(void *ud, const env_hdr *h, const char *body, size_t l
     json_t *j = h && h->type == ENV_BIND_RESP ? json_loadb(body, len, 0, NULL) : NULL;
     const char *jid = json_string_value(json_object_get(j, "jid"));
     if (c->state == CONN_OPEN && json_is_true(json_object_get(j, "ok")) && jid) {
-        snprintf(c->full, sizeof c->full, "%s", jid);
+        free(c->full);
+        c->full = strdup(jid);
         c->bound = 1;
         loop_cancel_timer(c->srv->loop, c->auth_timer);
         c->auth_timer = 0;

@@ -23,6 +23,9 @@
 #include "scram.h"
 #include "xml.h"
 
+/* Room for "local@domain/resource" and its NUL. */
+#define C2S_JID_MAX (3 * JID_PART_MAX + 3)
+
 typedef struct c2s c2s_t;
 typedef struct conn conn_t;
 
@@ -60,10 +63,10 @@ struct conn {
     char *plain_pass;        /* PLAIN password while the record is fetched */
     int auth_failures;
     uint32_t pending_req;    /* bus request in flight (0 = none) */
-    char user[JID_PART_MAX + 1];  /* authenticated (or authenticating) localpart */
+    char *user;              /* authenticated (or authenticating) localpart, or NULL */
     /* session */
-    char bare[3 * JID_PART_MAX + 3];  /* bare JID once authenticated */
-    char full[3 * JID_PART_MAX + 3];  /* full JID once bound */
+    char *bare;              /* bare JID once authenticated, or NULL */
+    char *full;              /* full JID once bound, or NULL */
     unsigned slot;           /* user slot of bare */
     xml_node *bind_iq;       /* bind request waiting for the sm's answer */
     buf_t early;             /* stanzas delivered before the bind answer arrived */
@@ -121,6 +124,8 @@ void conn_write_node(conn_t *c, const xml_node *n);
 int conn_flush(conn_t *c);
 /* Begin STARTTLS on the socket (after <proceed/> was flushed). 0/-1. */
 int conn_start_tls(conn_t *c);
+/* The connection's name for logs: its full JID, else its peer address. */
+static inline const char *conn_name(const conn_t *c) { return c->full ? c->full : c->peer; }
 /* Close after flushing what is queued. */
 void conn_close_after_flush(conn_t *c);
 /* Tear down now: unbind, cancel requests, close the socket. The memory

@@ -66,7 +66,7 @@ void conn_write(conn_t *c, const char *data, size_t len)
     if (c->state == CONN_CLOSED || c->state == CONN_CLOSING) return;
     if (buf_pending(&c->out) + len > c->srv->max_out || buf_append(&c->out, data, len) < 0) {
         log_warn("conn %llu (%s): output buffer over %zu bytes, closing", (unsigned long long)c->id,
-                 c->full[0] ? c->full : c->peer, c->srv->max_out);
+                 conn_name(c), c->srv->max_out);
         conn_destroy(c, "output buffer full");
         return;
     }
@@ -255,5 +255,8 @@ void conn_free(conn_t *c)
     }
     bind_free_held(c);
     buf_free(&c->out);
+    free(c->user);
+    free(c->bare);
+    free(c->full);
     free(c);
 }

@@ -44,7 +44,7 @@ static void sasl_failure(conn_t *c, const char *condition, const char *why)
 {
     c->srv->auth_fail++;
     log_info("conn %llu from %s: authentication failed for '%s': %s (%s)", (unsigned long long)c->id, c->peer,
-             c->user, condition, why);
+             c->user ? c->user : "", condition, why);
     sasl_reset(c);
     conn_write_str(c, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><");
     conn_write_str(c, condition);
@@ -57,7 +57,9 @@ static void sasl_success(conn_t *c, const char *additional)
 {
     c->srv->auth_ok++;
     c->authed = 1;
-    snprintf(c->bare, sizeof c->bare, "%s@%s", c->user, c->srv->domain);
+    free(c->bare);
+    c->bare = malloc(strlen(c->user) + 1 + strlen(c->srv->domain) + 1);
+    sprintf(c->bare, "%s@%s", c->user, c->srv->domain);
     c->slot = slot_of(c->bare);
     log_info("conn %llu from %s: authenticated as %s (%s)", (unsigned long long)c->id, c->peer, c->bare,
              c->mech == MECH_PLAIN ? "PLAIN" : c->mech == MECH_SCRAM_SHA1 ? "SCRAM-SHA-1" : "SCRAM-SHA-256");
@@ -165,7 +167,7 @@ static void sasl_on_record(void *ud, const env_hdr *h, const char *body, size_t 
 /* Ask storage for the records of c->user. 0/-1. */
 static int sasl_fetch_record(conn_t *c)
 {
-    char bare[sizeof c->bare];
+    char bare[C2S_JID_MAX];
     snprintf(bare, sizeof bare, "%s@%s", c->user, c->srv->domain);
     json_t *req = json_pack("{s:s, s:s}", "op", "user.get", "jid", bare);
     char *body = json_dumps(req, JSON_COMPACT);
@@ -188,7 +190,8 @@ static int sasl_set_user(conn_t *c, const char *name)
 {
     char prepped[JID_PART_MAX + 1];
     if (!name[0] || jid_nodeprep(name, prepped) < 0) return -1;
-    snprintf(c->user, sizeof c->user, "%s", prepped);
+    free(c->user);
+    c->user = strdup(prepped);
     return 0;
 }
 
@@ -207,10 +210,10 @@ static void sasl_plain(conn_t *c, const buf_t *msg)
         return;
     }
     if (n1 != p) {
-        char bare[sizeof c->bare];
+        char bare[C2S_JID_MAX];
         snprintf(bare, sizeof bare, "%s@%s", c->user, c->srv->domain);
         jid_t az;
-        char azbare[sizeof c->bare];
+        char azbare[C2S_JID_MAX];
         if (jid_parse(p, &az) < 0 || jid_has_resource(&az) || jid_bare(&az, azbare, sizeof azbare) < 0 ||
             strcmp(azbare, bare) != 0) {
             sasl_failure(c, "invalid-authzid", "authzid differs from the user");
@@ -236,7 +239,7 @@ static void sasl_scram_first(conn_t *c, const buf_t *msg)
     }
     const char *authz = scram_server_authzid(c->scram);
     if (authz) {
-        char bare[sizeof c->bare], azbare[sizeof c->bare];
+        char bare[C2S_JID_MAX], azbare[C2S_JID_MAX];
         jid_t az;
         snprintf(bare, sizeof bare, "%s@%s", c->user, c->srv->domain);
         if (jid_parse(authz, &az) < 0 || jid_bare(&az, azbare, sizeof azbare) < 0 || strcmp(azbare, bare) != 0) {

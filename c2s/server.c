@@ -97,7 +97,7 @@ static void c2s_on_kick(c2s_t *s, const env_hdr *h, const char *body, size_t len
     if (!c) return;
     json_t *j = json_loadb(body, len, 0, NULL);
     const char *cond = json_string_value(json_object_get(j, "condition"));
-    log_info("session kicked jid=%s conn=%llu condition=%s", c->full, (unsigned long long)c->id,
+    log_info("session kicked jid=%s conn=%llu condition=%s", conn_name(c), (unsigned long long)c->id,
              cond ? cond : "conflict");
     c->bound = 0; /* the sm already dropped this session */
     stream_error(c, cond ? cond : "conflict", NULL);

@@ -49,7 +49,7 @@ void stream_error(conn_t *c, const char *condition, const char *text)
     if (c->state == CONN_CLOSED || c->state == CONN_CLOSING) return;
     if (!c->header_sent) stream_write_header(c);
     log_info("conn %llu (%s): stream error %s%s%s", (unsigned long long)c->id,
-             c->full[0] ? c->full : c->peer, condition, text ? ": " : "", text ? text : "");
+             conn_name(c), condition, text ? ": " : "", text ? text : "");
     buf_t b = BUF_INIT;
     buf_printf(&b, "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>", condition);
     if (text) {
