@@ -54,25 +54,22 @@ ensure_packages() {
 # used_tcp_ports - every local TCP port in use in this network namespace
 # (listening or connected, IPv4 and IPv6), one per line.
 used_tcp_ports() {
-    local f sl laddr rest
+    local f
     for f in /proc/net/tcp /proc/net/tcp6; do
         [[ -r $f ]] || continue
-        while read -r sl laddr rest; do
-            [[ $sl == sl ]] && continue
-            echo $((16#${laddr##*:}))
-        done <"$f"
-    done
+        # awk, not a bash loop: thousands of TIME_WAIT lines are common
+        awk 'NR > 1 { split($2, a, ":"); print a[2] }' "$f"
+    done | while read -r hex; do echo $((16#$hex)); done | sort -un
 }
 
 # port_listening PORT - true if something listens on the TCP port.
 port_listening() {
-    local f sl laddr rem st rest want
+    local f want
     want=$(printf '%04X' "$1")
     for f in /proc/net/tcp /proc/net/tcp6; do
         [[ -r $f ]] || continue
-        while read -r sl laddr rem st rest; do
-            [[ $st == 0A && ${laddr##*:} == "$want" ]] && return 0
-        done <"$f"
+        awk -v want="$want" 'NR > 1 && $4 == "0A" { split($2, a, ":"); if (a[2] == want) found = 1 }
+                             END { exit !found }' "$f" && return 0
     done
     return 1
 }
