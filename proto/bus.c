@@ -1,12 +1,23 @@
 /*
  * bus.c - a node's ZeroMQ links to every router (see bus.h).
  *
- * One DEALER socket per router, routing id = node id. ZeroMQ's socket fd
- * is edge-triggered and only says "look at ZMQ_EVENTS", so input is
- * drained both when the fd fires and in a before-sleep hook (a send can
- * consume the edge). Liveness: REGISTER on connect, HEARTBEAT every
- * second (every 100 ms until the first answer); a router that has not
- * answered for BUS_DEAD_MS is skipped when choosing a path.
+ * One DEALER socket per router, routing id = node id. Envelopes are not
+ * sent one by one: bus_send appends a record to the chosen router's batch,
+ * and a late before-sleep hook sends each non-empty batch as one ZeroMQ
+ * message, so a loop iteration that produced a hundred envelopes costs one
+ * message and one I/O-thread wake-up per router instead of a hundred
+ * (envelope.h has the record layout). A batch past BUS_BATCH_FLUSH is sent
+ * at once; one that ZeroMQ cannot take (its high-water mark) is kept and
+ * retried, and bus_send refuses new envelopes for a router whose backlog
+ * passed BUS_BACKLOG_MAX.
+ *
+ * ZeroMQ's socket fd is edge-triggered and only says "look at
+ * ZMQ_EVENTS", so input is drained both when the fd fires and in a
+ * before-sleep hook, and after the late flush (a send can consume the
+ * edge) the loop is told not to block if input is waiting. Liveness:
+ * REGISTER on connect, HEARTBEAT every second (every 100 ms until the
+ * first answer); a router that has not answered for BUS_DEAD_MS is
+ * skipped when choosing a path.
  *
  * Parked requests live in a slab indexed by the low 20 bits of the request
  * id; the high bits are a generation so a late reply never matches a
@@ -20,6 +31,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "buf.h"
 #include "log.h"
 #include "slot.h"
 
@@ -29,12 +41,15 @@
 #define BUS_SWEEP_MS 100
 #define BUS_REQ_IDX_BITS 20
 #define BUS_REQ_IDX_MASK ((1u << BUS_REQ_IDX_BITS) - 1)
+#define BUS_BATCH_FLUSH (256u << 10)    /* send a batch at once past this */
+#define BUS_BACKLOG_MAX (64u << 20)     /* refuse envelopes past this */
 
 typedef struct bus_router {
     char id[ENV_NODE_MAX + 1];   /* router node id */
     void *sock;                  /* DEALER socket */
     int fd;                      /* ZMQ_FD */
     uint64_t last_ack;           /* loop_now() of the last HEARTBEAT_ACK, 0 = never */
+    buf_t out;                   /* batch not yet handed to ZeroMQ */
 } bus_router;
 
 typedef struct bus_pending {
@@ -61,6 +76,7 @@ struct bus {
     uint32_t gen;
     uint32_t inflight;
     uint64_t dropped;            /* malformed or unsendable envelopes */
+    uint64_t batches, records;   /* sent: ZeroMQ messages, envelopes */
 };
 
 static void bus_drain(bus_t *b);
@@ -82,18 +98,30 @@ const char *bus_node_id(const bus_t *b)
     return b->node;
 }
 
-/* Send header and body on router r. 0/-1. */
+/* Hand r's batch to ZeroMQ. 0 when it went (or there was none), -1 when
+ * ZeroMQ would not take it now (kept for the next try). */
+static int bus_flush_one(bus_t *b, bus_router *r)
+{
+    if (r->out.len == 0) return 0;
+    if (zmq_send(r->sock, r->out.data, r->out.len, ZMQ_DONTWAIT) < 0) return -1;
+    b->batches++;
+    buf_reset(&r->out);
+    if (r->out.cap > BUS_BATCH_FLUSH * 2) buf_free(&r->out);   /* after a burst */
+    return 0;
+}
+
+/* Queue header and body on router r. 0/-1. */
 static int bus_send_on(bus_t *b, bus_router *r, env_hdr *h, const void *body, size_t len)
 {
-    unsigned char frame[ENV_HDR_LEN];
     snprintf(h->src, sizeof h->src, "%s", b->node);
     h->body_hint = len > 65535 ? 65535 : (uint16_t)len;
-    if (env_encode(h, frame) < 0) {
+    if (r->out.len > BUS_BACKLOG_MAX) return -1;
+    if (env_batch_add(&r->out, h, body, len) < 0) {
         log_error("bus: cannot encode %s envelope to %s", env_type_name(h->type), h->dest);
         return -1;
     }
-    if (zmq_send(r->sock, frame, ENV_HDR_LEN, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) return -1;
-    if (zmq_send(r->sock, body, len, ZMQ_DONTWAIT) < 0) return -1; /* cannot fail after the first part */
+    b->records++;
+    if (r->out.len >= BUS_BATCH_FLUSH) bus_flush_one(b, r);
     return 0;
 }
 
@@ -244,11 +272,11 @@ static int is_reply_type(unsigned t)
     return t == ENV_BIND_RESP || t == ENV_STORAGE_RESP || t == ENV_UNROUTABLE;
 }
 
-/* Handle one received multipart message from router index ri. */
-static void bus_dispatch(bus_t *b, int ri, zmq_msg_t *hdr, zmq_msg_t *body)
+/* Handle one received envelope from router index ri. */
+static void bus_dispatch(bus_t *b, int ri, const env_rec *rec)
 {
     env_hdr h;
-    if (env_decode(zmq_msg_data(hdr), zmq_msg_size(hdr), &h) < 0) {
+    if (env_decode(rec->hdr, ENV_HDR_LEN, &h) < 0) {
         b->dropped++;
         log_warn("bus: dropped malformed envelope from %s", b->routers[ri].id);
         return;
@@ -259,15 +287,13 @@ static void bus_dispatch(bus_t *b, int ri, zmq_msg_t *hdr, zmq_msg_t *body)
         b->routers[ri].last_ack = loop_now(b->loop);
         return;
     }
-    const char *data = zmq_msg_data(body);
-    size_t len = zmq_msg_size(body);
     if (h.req && is_reply_type(h.type)) {
         bus_pending *p = bus_pending_find(b, h.req);
         if (p) {
             bus_reply_cb cb = p->cb;
             void *cud = p->ud;
             bus_pending_release(b, p);
-            cb(cud, &h, data, len);
+            cb(cud, &h, rec->body, rec->len);
             return;
         }
         if (h.type != ENV_UNROUTABLE) {
@@ -275,45 +301,78 @@ static void bus_dispatch(bus_t *b, int ri, zmq_msg_t *hdr, zmq_msg_t *body)
             return;
         }
     }
-    b->cb(b->ud, &h, data, len);
+    b->cb(b->ud, &h, rec->body, rec->len);
 }
 
-/* Receive everything queued on router ri. */
-static void bus_drain_one(bus_t *b, int ri)
+/* Receive everything queued on router ri. Returns the messages taken. */
+static int bus_drain_one(bus_t *b, int ri)
 {
     void *sock = b->routers[ri].sock;
-    for (int budget = 0; budget < 4096; budget++) {
-        zmq_msg_t hdr, body;
-        zmq_msg_init(&hdr);
-        if (zmq_msg_recv(&hdr, sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&hdr);
-            return;
+    int n = 0;
+    for (; n < 4096; n++) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            break;
         }
-        zmq_msg_init(&body);
-        int more = zmq_msg_more(&hdr);
-        if (more && zmq_msg_recv(&body, sock, ZMQ_DONTWAIT) >= 0 && !zmq_msg_more(&body)) {
-            bus_dispatch(b, ri, &hdr, &body);
-        } else {
+        if (zmq_msg_more(&m)) {          /* not a batch: drop every part */
             b->dropped++;
-            while (zmq_msg_more(more ? &body : &hdr)) { /* discard extra parts */
-                zmq_msg_close(&body);
-                zmq_msg_init(&body);
-                if (zmq_msg_recv(&body, sock, ZMQ_DONTWAIT) < 0) break;
-                more = 1;
+            do {
+                zmq_msg_close(&m);
+                zmq_msg_init(&m);
+            } while (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&m));
+        } else {
+            size_t off = 0;
+            env_rec rec;
+            int rc;
+            while ((rc = env_batch_next(zmq_msg_data(&m), zmq_msg_size(&m), &off, &rec)) == 1)
+                bus_dispatch(b, ri, &rec);
+            if (rc < 0) {
+                b->dropped++;
+                log_warn("bus: dropped the truncated rest of a batch from %s", b->routers[ri].id);
             }
         }
-        zmq_msg_close(&hdr);
-        zmq_msg_close(&body);
+        zmq_msg_close(&m);
     }
+    return n;
+}
+
+static int bus_readable(bus_router *r)
+{
+    int ev = 0;
+    size_t sz = sizeof ev;
+    return zmq_getsockopt(r->sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
 }
 
 static void bus_drain(bus_t *b)
 {
+    for (int i = 0; i < b->nrouters; i++)
+        if (bus_readable(&b->routers[i])) bus_drain_one(b, i);
+}
+
+/* Send every batch; a batch ZeroMQ refused is retried on the next pass. */
+static void bus_flush(bus_t *b)
+{
     for (int i = 0; i < b->nrouters; i++) {
-        int ev = 0;
-        size_t sz = sizeof ev;
-        if (zmq_getsockopt(b->routers[i].sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN))
-            bus_drain_one(b, i);
+        bus_router *r = &b->routers[i];
+        if (bus_flush_one(b, r) < 0 && errno != EAGAIN)
+            log_warn("bus: cannot send to %s: %s", r->id, zmq_strerror(errno));
+    }
+}
+
+/* Late hook: flush what this iteration produced. A send may have taken
+ * the fd's edge for input that is already waiting, and a refused batch
+ * needs another try: in both cases the loop must not block. */
+static void bus_late_hook(loop_t *l, void *ud)
+{
+    bus_t *b = ud;
+    bus_flush(b);
+    for (int i = 0; i < b->nrouters; i++) {
+        if (b->routers[i].out.len || bus_readable(&b->routers[i])) {
+            loop_wake(l);
+            return;
+        }
     }
 }
 
@@ -384,6 +443,7 @@ bus_t *bus_open(loop_t *l, const config_t *cfg, const char *node_id, bus_msg_cb 
         }
     }
     loop_add_hook(l, bus_hook, b);
+    loop_add_late_hook(l, bus_late_hook, b);
     b->hb_timer = loop_add_timer(l, 0, bus_heartbeat, b);
     b->sweep_timer = loop_add_timer(l, BUS_SWEEP_MS, bus_sweep, b);
     return b;
@@ -396,6 +456,7 @@ void bus_close(bus_t **bp)
     loop_cancel_timer(b->loop, b->hb_timer);
     loop_cancel_timer(b->loop, b->sweep_timer);
     loop_del_hook(b->loop, bus_hook, b);
+    loop_del_hook(b->loop, bus_late_hook, b);
     for (uint32_t i = 0; i < b->npending_cap; i++) {
         bus_pending *p = &b->pending[i];
         if (p->req) {
@@ -405,9 +466,11 @@ void bus_close(bus_t **bp)
             cb(cud, NULL, NULL, 0);
         }
     }
+    bus_flush(b);    /* what was produced last (the sockets linger) */
     for (int i = 0; i < b->nrouters; i++) {
         if (b->routers[i].fd >= 0) loop_del_fd(b->loop, b->routers[i].fd);
         if (b->routers[i].sock) zmq_close(b->routers[i].sock);
+        buf_free(&b->routers[i].out);
     }
     zmq_ctx_term(b->zctx);
     free(b->routers);

@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "buf.h"
+
 const char *env_type_name(unsigned type)
 {
     switch (type) {
@@ -104,4 +106,33 @@ void env_set_dest_slot(env_hdr *h, unsigned slot)
     h->dest_kind = ENV_DEST_SLOT;
     h->slot = (uint16_t)(slot % 1024);
     h->dest[0] = '\0';
+}
+
+int env_batch_add(buf_t *batch, const env_hdr *h, const void *body, size_t len)
+{
+    if (len > ENV_BODY_MAX || buf_reserve(batch, ENV_REC_PREFIX + ENV_HDR_LEN + len) < 0) return -1;
+    unsigned char *p = (unsigned char *)batch->data + batch->len;
+    if (env_encode(h, p + ENV_REC_PREFIX) < 0) return -1;
+    put32(p, (uint32_t)len);
+    if (len) memcpy(p + ENV_REC_PREFIX + ENV_HDR_LEN, body, len);
+    batch->len += ENV_REC_PREFIX + ENV_HDR_LEN + len;
+    batch->data[batch->len] = '\0';
+    return 0;
+}
+
+int env_batch_next(const void *data, size_t size, size_t *off, env_rec *r)
+{
+    const unsigned char *p = (const unsigned char *)data + *off;
+    size_t left = size - *off;
+    if (*off >= size) return 0;
+    if (left < ENV_REC_PREFIX + ENV_HDR_LEN) return -1;
+    uint32_t len = get32(p);
+    if (len > ENV_BODY_MAX || len > left - ENV_REC_PREFIX - ENV_HDR_LEN) return -1;
+    r->raw = p;
+    r->raw_len = ENV_REC_PREFIX + ENV_HDR_LEN + len;
+    r->hdr = p + ENV_REC_PREFIX;
+    r->body = (const char *)p + ENV_REC_PREFIX + ENV_HDR_LEN;
+    r->len = len;
+    *off += r->raw_len;
+    return 1;
 }

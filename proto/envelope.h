@@ -1,9 +1,16 @@
 /*
  * envelope.h - the internal wire format between processes.
  *
- * An envelope is a ZeroMQ multipart message of two frames: a fixed 64-byte
- * header (layout below, all integers big-endian) and a body (stanza bytes
- * or a JSON document, possibly empty). Routers read only the header.
+ * An envelope is a fixed 64-byte header (layout below, all integers
+ * big-endian) and a body (stanza bytes or a JSON document, possibly
+ * empty). On the wire, envelopes travel in batches: one ZeroMQ frame holds
+ * one or more records of
+ *
+ *   [4-byte body length][64-byte header][body]
+ *
+ * so one ZeroMQ message (and one I/O thread wake-up) carries every
+ * envelope a process produced for that peer in one loop iteration.
+ * Routers read only the headers.
  *
  *  off size field
  *   0   1   magic 0x58 ('X')
@@ -28,9 +35,11 @@
 #include <stdint.h>
 
 #define ENV_MAGIC 0x58
-#define ENV_VERSION 1
+#define ENV_VERSION 2
 #define ENV_HDR_LEN 64
 #define ENV_NODE_MAX 16   /* bytes of a node id, without NUL */
+#define ENV_REC_PREFIX 4  /* body length in front of each record */
+#define ENV_BODY_MAX (64u << 20) /* larger bodies are refused */
 
 typedef enum env_type {
 #define X(name, value, desc) ENV_##name = value,
@@ -72,5 +81,26 @@ int env_decode(const void *frame, size_t len, env_hdr *h);
 /* Set dest to a node id (truncation is an error: returns -1). */
 int env_set_dest_node(env_hdr *h, const char *node);
 void env_set_dest_slot(env_hdr *h, unsigned slot);
+
+struct buf;
+/* Append one record (h encoded, then body) to a batch. Returns 0, or -1
+ * if h cannot be encoded, the body is over ENV_BODY_MAX or memory runs
+ * out (the batch is left unchanged). */
+int env_batch_add(struct buf *batch, const env_hdr *h, const void *body, size_t len);
+
+/* One record of a received batch, pointing into it. */
+typedef struct env_rec {
+    const unsigned char *raw;   /* the whole record: length, header, body */
+    size_t raw_len;
+    const unsigned char *hdr;   /* ENV_HDR_LEN bytes, not yet decoded */
+    const char *body;
+    size_t len;
+} env_rec;
+
+/* Step through a batch: start with *off = 0. Returns 1 with *r filled,
+ * 0 at the end, -1 if the rest of the batch is truncated or a length is
+ * over ENV_BODY_MAX (the caller drops the rest). Headers are not decoded
+ * here: each may still be malformed. */
+int env_batch_next(const void *data, size_t size, size_t *off, env_rec *r);
 
 #endif

@@ -36,6 +36,7 @@ typedef struct loop_timer {
 typedef struct loop_hook {
     loop_hook_cb cb;
     void *ud;
+    int late;            /* runs after every ordinary hook */
 } loop_hook;
 
 typedef struct loop_sig {
@@ -58,6 +59,7 @@ struct loop {
     uint32_t nheap;
     loop_hook *hooks;
     size_t nhooks;
+    int wake;            /* loop_wake(): do not block in the next wait */
     int sigfd;           /* -1 until a signal is added */
     sigset_t sigmask;
     loop_sig *sigs;
@@ -232,13 +234,34 @@ void loop_cancel_timer(loop_t *l, uint64_t id)
     heap_remove(l, t->heap_idx);
 }
 
-int loop_add_hook(loop_t *l, loop_hook_cb cb, void *ud)
+/* Ordinary hooks go before the first late one, late ones at the end. */
+static int loop_insert_hook(loop_t *l, loop_hook_cb cb, void *ud, int late)
 {
     loop_hook *p = realloc(l->hooks, (l->nhooks + 1) * sizeof *p);
     if (!p) return -1;
     l->hooks = p;
-    l->hooks[l->nhooks++] = (loop_hook){cb, ud};
+    size_t at = l->nhooks;
+    if (!late)
+        while (at > 0 && l->hooks[at - 1].late) at--;
+    memmove(&l->hooks[at + 1], &l->hooks[at], (l->nhooks - at) * sizeof *l->hooks);
+    l->hooks[at] = (loop_hook){cb, ud, late};
+    l->nhooks++;
     return 0;
+}
+
+int loop_add_hook(loop_t *l, loop_hook_cb cb, void *ud)
+{
+    return loop_insert_hook(l, cb, ud, 0);
+}
+
+int loop_add_late_hook(loop_t *l, loop_hook_cb cb, void *ud)
+{
+    return loop_insert_hook(l, cb, ud, 1);
+}
+
+void loop_wake(loop_t *l)
+{
+    l->wake = 1;
 }
 
 void loop_del_hook(loop_t *l, loop_hook_cb cb, void *ud)
@@ -322,6 +345,10 @@ int loop_run(loop_t *l)
             uint64_t now = mono_ms(), when = HEAP_WHEN(l, 0);
             int d = when > now ? (int)(when - now) : 0;
             if (timeout < 0 || d < timeout) timeout = d;
+        }
+        if (l->wake) {
+            l->wake = 0;
+            timeout = 0;
         }
         int n = epoll_wait(l->epfd, evs, 256, timeout);
         if (n < 0) {

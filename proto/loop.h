@@ -33,6 +33,13 @@ uint64_t loop_add_timer(loop_t *l, uint64_t ms, loop_timer_cb cb, void *ud);
 void loop_cancel_timer(loop_t *l, uint64_t id);
 /* Run cb before each sleep. 0/-1. */
 int loop_add_hook(loop_t *l, loop_hook_cb cb, void *ud);
+/* Like loop_add_hook, but cb runs after every ordinary hook, whenever it
+ * was added: for flushing what the other hooks produced (the bus's batched
+ * envelopes). 0/-1. */
+int loop_add_late_hook(loop_t *l, loop_hook_cb cb, void *ud);
+/* Do not block in the coming wait (e.g. input is pending that no fd will
+ * announce again). */
+void loop_wake(loop_t *l);
 /* Remove a hook added with the same cb and ud (no-op if absent). */
 void loop_del_hook(loop_t *l, loop_hook_cb cb, void *ud);
 /* Handle signo through signalfd (blocks it for normal delivery). 0/-1. */

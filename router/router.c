@@ -3,14 +3,17 @@
  *
  * One ZeroMQ ROUTER socket, bound at this router's endpoint. Every other
  * process connects a DEALER whose routing id is its node id. An incoming
- * message is [peer id][header][body]. The router checks that the header's
- * source equals the peer's routing id (a node cannot speak for another),
- * resolves the destination (a node id, or a user slot through the static
- * slot map), and sends [dest id][header][body] with ZMQ_ROUTER_MANDATORY,
- * reusing the received frames. What cannot be delivered goes back to the
- * sender as UNROUTABLE (flags = original type, dest = original
- * destination, src = this router) so it can answer or retry
- * instead of waiting for a timeout. The router never parses XML.
+ * message is [peer id][batch of envelope records] (envelope.h). For each
+ * record the router checks that the header's source equals the peer's
+ * routing id (a node cannot speak for another), resolves the destination
+ * (a node id, or a user slot through the static slot map) and appends the
+ * record, unchanged, to that destination's outgoing batch. Once the
+ * socket is drained, every non-empty batch goes out as one message
+ * [dest id][batch] with ZMQ_ROUTER_MANDATORY. Records of a batch that
+ * cannot be delivered go back to their senders as UNROUTABLE (flags =
+ * original type, dest = original destination, src = this router) so they
+ * can answer or retry instead of waiting for a timeout. The router never
+ * parses XML.
  */
 #include "router.h"
 
@@ -20,17 +23,28 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "buf.h"
 #include "envelope.h"
 #include "bus.h"
+#include "hmap.h"
 #include "log.h"
 #include "slot.h"
 
 #define ROUTER_PEER_MAX 1024
+#define ROUTER_DRAIN_MAX 8192          /* messages taken per drain */
+#define ROUTER_BATCH_KEEP (512u << 10) /* larger batch buffers are freed after use */
 
 typedef struct router_peer {
     char id[ENV_NODE_MAX + 1];   /* node id */
     uint64_t last_seen;          /* loop_now() of its last heartbeat */
 } router_peer;
+
+/* The batch being built for one destination node. */
+typedef struct router_out {
+    char id[ENV_NODE_MAX + 1];
+    buf_t batch;
+    int dirty;                   /* listed in router_t.dirty */
+} router_out;
 
 typedef struct router {
     const config_t *cfg;
@@ -42,7 +56,10 @@ typedef struct router {
     const char *slot_owner[SLOT_COUNT];  /* static slot map */
     router_peer peers[ROUTER_PEER_MAX];
     int npeers;
-    uint64_t forwarded, unroutable, malformed, spoofed;
+    hmap_t outs;                 /* dest node id -> router_out */
+    router_out **dirty;          /* outs with records to send */
+    size_t ndirty, dirty_cap;
+    uint64_t forwarded, unroutable, malformed, spoofed, batches;
     uint64_t stats_timer;
 } router_t;
 
@@ -62,59 +79,83 @@ static router_peer *router_peer_touch(router_t *r, const char *id)
     return p;
 }
 
-/* Send [to][hdr frame][body]; the message objects are consumed on success. */
-static int router_send(router_t *r, const char *to, zmq_msg_t *hdr, zmq_msg_t *body)
+/* The outgoing batch for node id, created on first use; listed as dirty
+ * because the caller is about to append. NULL when out of memory. */
+static router_out *router_out_for(router_t *r, const char *id)
 {
-    if (zmq_send(r->sock, to, strlen(to), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) return -1;
-    if (zmq_msg_send(hdr, r->sock, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) return -1;
-    if (zmq_msg_send(body, r->sock, ZMQ_DONTWAIT) < 0) return -1;
-    return 0;
+    router_out *o = hmap_get(&r->outs, id);
+    if (!o) {
+        o = calloc(1, sizeof *o);
+        if (!o) return NULL;
+        snprintf(o->id, sizeof o->id, "%s", id);
+        if (hmap_put(&r->outs, o->id, o) < 0) {
+            free(o);
+            return NULL;
+        }
+    }
+    if (!o->dirty) {
+        if (r->ndirty == r->dirty_cap) {
+            size_t n = r->dirty_cap ? r->dirty_cap * 2 : 64;
+            router_out **d = realloc(r->dirty, n * sizeof *d);
+            if (!d) return NULL;
+            r->dirty = d;
+            r->dirty_cap = n;
+        }
+        r->dirty[r->ndirty++] = o;
+        o->dirty = 1;
+    }
+    return o;
+}
+
+static void router_out_free(router_t *r, router_out *o)
+{
+    hmap_del(&r->outs, o->id);
+    buf_free(&o->batch);
+    free(o);
+}
+
+/* Queue an envelope built here (ack, bounce) for node `to`. */
+static void router_queue_new(router_t *r, const char *to, env_hdr *h, const char *body, size_t len)
+{
+    snprintf(h->src, sizeof h->src, "%s", r->id);
+    router_out *o = router_out_for(r, to);
+    if (!o || env_batch_add(&o->batch, h, body, len) < 0)
+        log_warn("cannot queue %s for %s", env_type_name(h->type), to);
 }
 
 /* Answer a heartbeat or registration. */
 static void router_ack(router_t *r, const env_hdr *in)
 {
     env_hdr h = {0};
-    unsigned char frame[ENV_HDR_LEN];
     h.type = ENV_HEARTBEAT_ACK;
     env_set_dest_node(&h, in->src);
-    snprintf(h.src, sizeof h.src, "%s", r->id);
-    if (env_encode(&h, frame) < 0) return;
-    zmq_send(r->sock, in->src, strlen(in->src), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(r->sock, frame, ENV_HDR_LEN, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-    zmq_send(r->sock, "", 0, ZMQ_DONTWAIT);
+    router_queue_new(r, in->src, &h, "", 0);
 }
 
 /* Return an undeliverable envelope to its sender. */
-static void router_bounce(router_t *r, const env_hdr *in, zmq_msg_t *body)
+static void router_bounce(router_t *r, const env_hdr *in, const char *body, size_t len)
 {
-    env_hdr h = *in;
-    unsigned char frame[ENV_HDR_LEN];
     r->unroutable++;
     log_warn("unroutable %s from %s to %s (slot %u)", env_type_name(in->type), in->src,
              in->dest_kind == ENV_DEST_NODE ? in->dest : "-", in->slot);
     if (in->type == ENV_UNROUTABLE || in->type == ENV_HEARTBEAT_ACK) return;
+    env_hdr h = *in;
     h.type = ENV_UNROUTABLE;
     h.flags = in->type;
     /* dest keeps the original destination (the receiver learns who was
-     * unreachable); the frame goes to the sender by its routing id. */
-    snprintf(h.src, sizeof h.src, "%s", r->id);
-    if (env_encode(&h, frame) < 0) return;
-    zmq_msg_t hm;
-    zmq_msg_init_size(&hm, ENV_HDR_LEN);
-    memcpy(zmq_msg_data(&hm), frame, ENV_HDR_LEN);
-    if (router_send(r, in->src, &hm, body) < 0) zmq_msg_close(&hm);
+     * unreachable); the record goes to the sender by its routing id. */
+    router_queue_new(r, in->src, &h, body, len);
 }
 
-static void router_forward(router_t *r, zmq_msg_t *peer, zmq_msg_t *hdr, zmq_msg_t *body)
+/* Switch one record that arrived from peer. */
+static void router_forward(router_t *r, const char *peer, size_t plen, const env_rec *rec)
 {
     env_hdr h;
-    if (env_decode(zmq_msg_data(hdr), zmq_msg_size(hdr), &h) < 0) {
+    if (env_decode(rec->hdr, ENV_HDR_LEN, &h) < 0) {
         r->malformed++;
         return;
     }
-    size_t plen = zmq_msg_size(peer);
-    if (plen != strlen(h.src) || memcmp(zmq_msg_data(peer), h.src, plen) != 0) {
+    if (plen != strlen(h.src) || memcmp(peer, h.src, plen) != 0) {
         r->spoofed++;
         log_warn("dropped %s claiming source %s from another peer", env_type_name(h.type), h.src);
         return;
@@ -125,34 +166,109 @@ static void router_forward(router_t *r, zmq_msg_t *peer, zmq_msg_t *hdr, zmq_msg
         return;
     }
     const char *to = h.dest_kind == ENV_DEST_SLOT ? r->slot_owner[h.slot] : h.dest;
-    if (!to || router_send(r, to, hdr, body) < 0) {
-        router_bounce(r, &h, body);
+    router_out *o = to ? router_out_for(r, to) : NULL;
+    if (!o || buf_append(&o->batch, rec->raw, rec->raw_len) < 0) {
+        router_bounce(r, &h, rec->body, rec->len);
         return;
     }
     r->forwarded++;
 }
 
-/* Receive and switch everything queued on the socket. */
+/* Every record of a batch that could not be sent goes back to its sender. */
+static void router_bounce_batch(router_t *r, const char *data, size_t len)
+{
+    size_t off = 0;
+    env_rec rec;
+    while (env_batch_next(data, len, &off, &rec) == 1) {
+        env_hdr h;
+        if (env_decode(rec.hdr, ENV_HDR_LEN, &h) == 0) router_bounce(r, &h, rec.body, rec.len);
+    }
+}
+
+/* Send [id][batch]. 0/-1 (errno from ZeroMQ: EHOSTUNREACH, EAGAIN). */
+static int router_send_batch(router_t *r, router_out *o)
+{
+    if (zmq_send(r->sock, o->id, strlen(o->id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) return -1;
+    if (zmq_send(r->sock, o->batch.data, o->batch.len, ZMQ_DONTWAIT) < 0) return -1;
+    r->batches++;
+    return 0;
+}
+
+/* Send every dirty batch. Bounces from failed sends are queued as they
+ * come and sent in the same pass (a bounce of a bounce is dropped, so
+ * this ends). */
+static void router_flush(router_t *r)
+{
+    for (size_t i = 0; i < r->ndirty; i++) {
+        router_out *o = r->dirty[i];
+        o->dirty = 0;
+        if (o->batch.len == 0) continue;
+        if (router_send_batch(r, o) == 0) {
+            buf_reset(&o->batch);
+            if (o->batch.cap > ROUTER_BATCH_KEEP) buf_free(&o->batch);
+            continue;
+        }
+        size_t len;
+        char *data = buf_steal(&o->batch, &len);
+        router_bounce_batch(r, data, len);
+        free(data);
+        if (!o->dirty) router_out_free(r, o);   /* unreachable: forget it */
+    }
+    r->ndirty = 0;
+}
+
+static int router_readable(router_t *r)
+{
+    int ev = 0;
+    size_t sz = sizeof ev;
+    return zmq_getsockopt(r->sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
+}
+
+/* Receive one [peer][batch] message and switch its records. 0 when there
+ * was nothing to read. */
+static int router_take(router_t *r)
+{
+    zmq_msg_t peer, batch;
+    zmq_msg_init(&peer);
+    if (zmq_msg_recv(&peer, r->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&peer);
+        return 0;
+    }
+    zmq_msg_init(&batch);
+    int ok = zmq_msg_more(&peer) && zmq_msg_recv(&batch, r->sock, ZMQ_DONTWAIT) >= 0 &&
+             !zmq_msg_more(&batch);
+    if (ok) {
+        size_t off = 0;
+        env_rec rec;
+        int rc;
+        while ((rc = env_batch_next(zmq_msg_data(&batch), zmq_msg_size(&batch), &off, &rec)) == 1)
+            router_forward(r, zmq_msg_data(&peer), zmq_msg_size(&peer), &rec);
+        if (rc < 0) r->malformed++;
+    } else {
+        r->malformed++;
+        while (zmq_msg_more(&batch)) {           /* discard extra parts */
+            zmq_msg_close(&batch);
+            zmq_msg_init(&batch);
+            if (zmq_msg_recv(&batch, r->sock, ZMQ_DONTWAIT) < 0) break;
+        }
+    }
+    zmq_msg_close(&peer);
+    zmq_msg_close(&batch);
+    return 1;
+}
+
+/* Receive and switch everything queued, then send the batches. Sending
+ * may consume the fd's edge for input that arrived meanwhile, so the
+ * socket is checked again; if input is still waiting after the budget,
+ * the loop must not block. */
 static void router_drain(router_t *r)
 {
-    for (int budget = 0; budget < 8192; budget++) {
-        int ev = 0;
-        size_t sz = sizeof ev;
-        if (zmq_getsockopt(r->sock, ZMQ_EVENTS, &ev, &sz) < 0 || !(ev & ZMQ_POLLIN)) return;
-        zmq_msg_t parts[3];
-        int n = 0, more = 1;
-        while (more) {
-            zmq_msg_t m;
-            zmq_msg_init(&m);
-            if (zmq_msg_recv(&m, r->sock, ZMQ_DONTWAIT) < 0) { zmq_msg_close(&m); break; }
-            more = zmq_msg_more(&m);
-            if (n < 3) parts[n++] = m;
-            else { zmq_msg_close(&m); n = 4; }
-        }
-        if (n == 3) router_forward(r, &parts[0], &parts[1], &parts[2]);
-        else r->malformed++;
-        for (int i = 0; i < n && i < 3; i++) zmq_msg_close(&parts[i]);
+    int budget = ROUTER_DRAIN_MAX;
+    while (budget > 0 && router_readable(r)) {
+        while (budget > 0 && router_take(r)) budget--;
+        router_flush(r);
     }
+    if (budget == 0) loop_wake(r->loop);
 }
 
 static void router_on_fd(loop_t *l, int fd, unsigned events, void *ud)
@@ -168,8 +284,9 @@ static void router_hook(loop_t *l, void *ud)
 static void router_stats(loop_t *l, uint64_t id, void *ud)
 {
     router_t *r = ud;
-    log_debug("stats forwarded=%llu unroutable=%llu malformed=%llu spoofed=%llu peers=%d",
-              (unsigned long long)r->forwarded, (unsigned long long)r->unroutable,
+    log_debug("stats forwarded=%llu batches=%llu unroutable=%llu malformed=%llu spoofed=%llu peers=%d",
+              (unsigned long long)r->forwarded, (unsigned long long)r->batches,
+              (unsigned long long)r->unroutable,
               (unsigned long long)r->malformed, (unsigned long long)r->spoofed, r->npeers);
     r->stats_timer = loop_add_timer(l, 10000, router_stats, r);
 }
@@ -234,6 +351,15 @@ int router_run(const config_t *cfg, loop_t *loop, const char *node_id)
     loop_del_hook(loop, router_hook, r);
     if (r->sock) zmq_close(r->sock);
     if (r->zctx) zmq_ctx_term(r->zctx);
+    size_t pos = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(&r->outs, &pos, &k, &v)) {
+        buf_free(&((router_out *)v)->batch);
+        free(v);
+    }
+    hmap_free(&r->outs);
+    free(r->dirty);
     free(r);
     return rc;
 }

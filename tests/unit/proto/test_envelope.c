@@ -1,7 +1,10 @@
 /*
  * test_envelope.c - envelope header round trips and rejection of
- * malformed frames; slot hashing vectors.
+ * malformed frames; batches of records; slot hashing vectors.
  */
+#include <string.h>
+
+#include "buf.h"
 #include "envelope.h"
 #include "slot.h"
 #include "test.h"
@@ -98,8 +101,54 @@ static void test_slots(void)
     CHECK_INT(slot_of("foobar"), 0xbf9cf968u % 1024);
 }
 
+static void test_batch(void)
+{
+    buf_t b = BUF_INIT;
+    env_hdr h = {0}, d;
+    h.type = ENV_STANZA_IN;
+    env_set_dest_slot(&h, 7);
+    snprintf(h.src, sizeof h.src, "sm.1");
+    CHECK_INT(env_batch_add(&b, &h, "<message/>", 10), 0);
+    h.type = ENV_HEARTBEAT;
+    CHECK_INT(env_set_dest_node(&h, "router.0"), 0);
+    CHECK_INT(env_batch_add(&b, &h, "", 0), 0);
+    CHECK_INT(b.len, 2 * (ENV_REC_PREFIX + ENV_HDR_LEN) + 10);
+
+    size_t off = 0;
+    env_rec r;
+    CHECK_INT(env_batch_next(b.data, b.len, &off, &r), 1);
+    CHECK_INT(r.len, 10);
+    CHECK(memcmp(r.body, "<message/>", 10) == 0);
+    CHECK(r.raw == (const unsigned char *)b.data && r.raw_len == ENV_REC_PREFIX + ENV_HDR_LEN + 10);
+    CHECK_INT(env_decode(r.hdr, ENV_HDR_LEN, &d), 0);
+    CHECK_INT(d.type, ENV_STANZA_IN);
+    CHECK_INT(d.slot, 7);
+    CHECK_INT(env_batch_next(b.data, b.len, &off, &r), 1);
+    CHECK_INT(r.len, 0);
+    CHECK_INT(env_decode(r.hdr, ENV_HDR_LEN, &d), 0);
+    CHECK_INT(d.type, ENV_HEARTBEAT);
+    CHECK_STR(d.dest, "router.0");
+    CHECK_INT(env_batch_next(b.data, b.len, &off, &r), 0);
+
+    /* truncated body, truncated header, a length past the frame, over the maximum */
+    off = 0;
+    CHECK_INT(env_batch_next(b.data, ENV_REC_PREFIX + ENV_HDR_LEN + 9, &off, &r), -1);
+    off = 0;
+    CHECK_INT(env_batch_next(b.data, ENV_REC_PREFIX + 10, &off, &r), -1);
+    b.data[0] = 0x7f;
+    off = 0;
+    CHECK_INT(env_batch_next(b.data, b.len, &off, &r), -1);
+    CHECK_INT(env_batch_add(&b, &h, "", (size_t)ENV_BODY_MAX + 1), -1);
+    h.type = 0xee;                                   /* not encodable: batch unchanged */
+    size_t before = b.len;
+    CHECK_INT(env_batch_add(&b, &h, "x", 1), -1);
+    CHECK_INT(b.len, before);
+    buf_free(&b);
+}
+
 int main(void)
 {
+    RUN(test_batch);
     RUN(test_roundtrip);
     RUN(test_slot_dest);
     RUN(test_rejects);
