@@ -1,7 +1,10 @@
 /*
  * bus.c - a node's ZeroMQ links to every router (see bus.h).
  *
- * One DEALER socket per router, routing id = node id. Envelopes are not
+ * One DEALER socket per router, routing id = node id, and the direct links
+ * of bus_direct.c: an envelope for a node that has a direct link goes
+ * there, everything else (and whatever a direct link refuses) through the
+ * router picked for its destination. Envelopes are not
  * sent one by one: bus_send appends a record to the chosen router's batch,
  * and a late before-sleep hook sends each non-empty batch as one ZeroMQ
  * message, so a loop iteration that produced a hundred envelopes costs one
@@ -32,6 +35,7 @@
 #include <zmq.h>
 
 #include "buf.h"
+#include "bus_direct.h"
 #include "log.h"
 #include "slot.h"
 
@@ -76,7 +80,9 @@ struct bus {
     uint32_t gen;
     uint32_t inflight;
     uint64_t dropped;            /* malformed or unsendable envelopes */
-    uint64_t batches, records;   /* sent: ZeroMQ messages, envelopes */
+    uint64_t batches, records;   /* sent to routers: ZeroMQ messages, envelopes */
+    bus_direct *direct;
+    const char *slot_node[SLOT_COUNT];   /* sm shard per slot (config strings) */
 };
 
 static void bus_drain(bus_t *b);
@@ -145,6 +151,10 @@ static bus_router *bus_pick(bus_t *b, const env_hdr *h)
 
 int bus_send(bus_t *b, env_hdr *h, const void *body, size_t len)
 {
+    snprintf(h->src, sizeof h->src, "%s", b->node);
+    h->body_hint = len > 65535 ? 65535 : (uint16_t)len;
+    const char *node = h->dest_kind == ENV_DEST_SLOT ? b->slot_node[h->slot] : h->dest;
+    if (node && bus_direct_add(b->direct, node, h, body, len) == 0) return 0;
     bus_router *r = bus_pick(b, h);
     if (!r || bus_send_on(b, r, h, body, len) < 0) {
         b->dropped++;
@@ -272,6 +282,28 @@ static int is_reply_type(unsigned t)
     return t == ENV_BIND_RESP || t == ENV_STORAGE_RESP || t == ENV_UNROUTABLE;
 }
 
+/* bus_direct_reroute: a record a direct link refused goes by router. */
+static void bus_reroute(void *ud, const env_rec *rec)
+{
+    bus_t *b = ud;
+    env_hdr h;
+    bus_router *r = env_decode(rec->hdr, ENV_HDR_LEN, &h) == 0 ? bus_pick(b, &h) : NULL;
+    if (!r || r->out.len > BUS_BACKLOG_MAX || buf_append(&r->out, rec->raw, rec->raw_len) < 0) {
+        b->dropped++;
+        log_warn("bus: no router took %s envelope to %s (slot %u) after the direct link refused it",
+                 env_type_name(h.type), h.dest, h.slot);
+    }
+}
+
+static void bus_handle(bus_t *b, env_hdr *h, const env_rec *rec);
+
+/* bus_direct_rx: an envelope that came over a direct link. */
+static void bus_direct_in(void *ud, const env_rec *rec, env_hdr *h)
+{
+    h->via = -1;
+    bus_handle(ud, h, rec);
+}
+
 /* Handle one received envelope from router index ri. */
 static void bus_dispatch(bus_t *b, int ri, const env_rec *rec)
 {
@@ -282,7 +314,16 @@ static void bus_dispatch(bus_t *b, int ri, const env_rec *rec)
         return;
     }
     h.via = ri;
+    bus_handle(b, &h, rec);
+}
+
+/* Replies to parked requests, heartbeat answers, then the node's callback. */
+static void bus_handle(bus_t *b, env_hdr *hp, const env_rec *rec)
+{
+    env_hdr h = *hp;
+    int ri = h.via;
     if (h.type == ENV_HEARTBEAT_ACK) {
+        if (ri < 0) return;
         if (!b->routers[ri].last_ack) log_info("router %s is up", b->routers[ri].id);
         b->routers[ri].last_ack = loop_now(b->loop);
         return;
@@ -349,6 +390,7 @@ static void bus_drain(bus_t *b)
 {
     for (int i = 0; i < b->nrouters; i++)
         if (bus_readable(&b->routers[i])) bus_drain_one(b, i);
+    bus_direct_drain(b->direct);
 }
 
 /* Send every batch; a batch ZeroMQ refused is retried on the next pass. */
@@ -367,7 +409,12 @@ static void bus_flush(bus_t *b)
 static void bus_late_hook(loop_t *l, void *ud)
 {
     bus_t *b = ud;
+    int busy = bus_direct_flush(b->direct);    /* first: it may reroute to routers */
     bus_flush(b);
+    if (busy) {
+        loop_wake(l);
+        return;
+    }
     for (int i = 0; i < b->nrouters; i++) {
         if (b->routers[i].out.len || bus_readable(&b->routers[i])) {
             loop_wake(l);
@@ -442,6 +489,12 @@ bus_t *bus_open(loop_t *l, const config_t *cfg, const char *node_id, bus_msg_cb 
             return NULL;
         }
     }
+    for (unsigned s = 0; s < SLOT_COUNT; s++) b->slot_node[s] = bus_sm_node(cfg, s);
+    b->direct = bus_direct_open(l, b->zctx, cfg, node_id, bus_direct_in, bus_reroute, b);
+    if (!b->direct) {
+        bus_close(&b);
+        return NULL;
+    }
     loop_add_hook(l, bus_hook, b);
     loop_add_late_hook(l, bus_late_hook, b);
     b->hb_timer = loop_add_timer(l, 0, bus_heartbeat, b);
@@ -466,6 +519,7 @@ void bus_close(bus_t **bp)
             cb(cud, NULL, NULL, 0);
         }
     }
+    bus_direct_close(&b->direct);   /* flushes; reroutes land in the router batches */
     bus_flush(b);    /* what was produced last (the sockets linger) */
     for (int i = 0; i < b->nrouters; i++) {
         if (b->routers[i].fd >= 0) loop_del_fd(b->loop, b->routers[i].fd);
