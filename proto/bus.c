@@ -119,7 +119,7 @@ static int bus_flush_one(bus_t *b, bus_router *r)
 /* Queue header and body on router r. 0/-1. */
 static int bus_send_on(bus_t *b, bus_router *r, env_hdr *h, const void *body, size_t len)
 {
-    snprintf(h->src, sizeof h->src, "%s", b->node);
+    memcpy(h->src, b->node, sizeof h->src);
     h->body_hint = len > 65535 ? 65535 : (uint16_t)len;
     if (r->out.len > BUS_BACKLOG_MAX) return -1;
     if (env_batch_add(&r->out, h, body, len) < 0) {
@@ -151,7 +151,7 @@ static bus_router *bus_pick(bus_t *b, const env_hdr *h)
 
 int bus_send(bus_t *b, env_hdr *h, const void *body, size_t len)
 {
-    snprintf(h->src, sizeof h->src, "%s", b->node);
+    memcpy(h->src, b->node, sizeof h->src);
     h->body_hint = len > 65535 ? 65535 : (uint16_t)len;
     const char *node = h->dest_kind == ENV_DEST_SLOT ? b->slot_node[h->slot] : h->dest;
     if (node && bus_direct_add(b->direct, node, h, body, len) == 0) return 0;

@@ -178,29 +178,43 @@ int jid_parse(const char *s, jid_t *out)
     return 0;
 }
 
-/* Format with snprintf into out; on overflow out is emptied (so that a
- * truncated JID is never used by mistake) and -1 returned. */
-static int fit(int n, char *out, size_t outsz)
+/* Write local@domain/resource (the parts present) into out. On overflow
+ * out is emptied (so that a truncated JID is never used by mistake) and -1
+ * returned; else the length. (Not snprintf: this runs for every stanza.) */
+static int jid_format(const jid_t *j, int with_resource, char *out, size_t outsz)
 {
-    if (n < 0 || (size_t)n >= outsz) {
+    size_t ll = jid_has_local(j) ? strlen(j->local) : 0, dl = strlen(j->domain);
+    size_t rl = with_resource && jid_has_resource(j) ? strlen(j->resource) : 0;
+    size_t n = (ll ? ll + 1 : 0) + dl + (rl ? rl + 1 : 0);
+    if (n >= outsz) {
         if (outsz > 0) out[0] = '\0';
         return -1;
     }
-    return n;
+    char *p = out;
+    if (ll) {
+        memcpy(p, j->local, ll);
+        p += ll;
+        *p++ = '@';
+    }
+    memcpy(p, j->domain, dl);
+    p += dl;
+    if (rl) {
+        *p++ = '/';
+        memcpy(p, j->resource, rl);
+        p += rl;
+    }
+    *p = '\0';
+    return (int)n;
 }
 
 int jid_bare(const jid_t *j, char *out, size_t outsz)
 {
-    int n = jid_has_local(j) ? snprintf(out, outsz, "%s@%s", j->local, j->domain)
-                             : snprintf(out, outsz, "%s", j->domain);
-    return fit(n, out, outsz);
+    return jid_format(j, 0, out, outsz);
 }
 
 int jid_full(const jid_t *j, char *out, size_t outsz)
 {
-    int n = snprintf(out, outsz, "%s%s%s%s%s", j->local, jid_has_local(j) ? "@" : "",
-                     j->domain, jid_has_resource(j) ? "/" : "", j->resource);
-    return fit(n, out, outsz);
+    return jid_format(j, 1, out, outsz);
 }
 
 int jid_bare_eq(const jid_t *a, const jid_t *b)

@@ -44,6 +44,10 @@ struct xml_node {
 /* Allocate a new element with the given local name and namespace (ns may be
  * NULL, meaning ""). Returns NULL on allocation failure. */
 xml_node *xml_node_new(const char *name, const char *ns);
+/* A counter bumped by every call that creates or changes any node: while
+ * it stays the same, a tree parsed from some bytes still matches them (a
+ * process can then pass the bytes on instead of serializing again). */
+unsigned long xml_generation(void);
 /* Free a node and its subtree and set *n to NULL. Accepts NULL. If the node
  * still has a parent it is unlinked first. */
 void xml_node_free(xml_node **n);

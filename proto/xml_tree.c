@@ -39,8 +39,18 @@ static void node_destroy(xml_node *n)
     free(n);
 }
 
+/* Bumped by every function that creates or changes a node (see
+ * xml_generation in xml.h). */
+static unsigned long xml_gen;
+
+unsigned long xml_generation(void)
+{
+    return xml_gen;
+}
+
 xml_node *xml_node_new(const char *name, const char *ns)
 {
+    xml_gen++;
     xml_node *n = calloc(1, sizeof(*n));
     if (!n) return NULL;
     n->name = strdup(name);
@@ -70,6 +80,7 @@ static xml_node *text_new(const char *text, size_t len)
 
 void xml_unlink(xml_node *child)
 {
+    xml_gen++;
     xml_node *p = child ? child->parent : NULL;
     if (!p) return;
     xml_node *prev = NULL;
@@ -150,6 +161,7 @@ const char *xml_attr_get(const xml_node *n, const char *name)
 
 int xml_attr_set(xml_node *n, const char *name, const char *value)
 {
+    xml_gen++;
     if (!n || !n->name || !name || !value) return -1;
     char *v = strdup(value);
     if (!v) return -1;
@@ -179,6 +191,7 @@ fail:
 
 void xml_attr_del(xml_node *n, const char *name)
 {
+    xml_gen++;
     long i = attr_index(n, name);
     if (i < 0) return;
     free(n->attrs[i].name);
@@ -212,6 +225,7 @@ xml_node *xml_child_next(const xml_node *n, const xml_node *after, const char *n
 
 void xml_append(xml_node *parent, xml_node *child)
 {
+    xml_gen++;
     if (!parent || !child) return;
     xml_unlink(child);
     child->parent = parent;
@@ -230,6 +244,7 @@ xml_node *xml_add_child(xml_node *parent, const char *name, const char *ns)
 
 int xml_add_text(xml_node *parent, const char *text, size_t len)
 {
+    xml_gen++;
     if (!parent) return -1;
     xml_node *t = text_new(text, len);
     if (!t) return -1;
@@ -272,7 +287,7 @@ static int write_attr(buf_t *out, const xml_attr *a, unsigned *seq)
         if (buf_printf(out, " xmlns:ns%u='", k) < 0
             || buf_append_xml_escaped(out, name + 1, (size_t)(close - name - 1), 1) < 0
             || buf_printf(out, "' ns%u:%s='", k, close + 1) < 0) return -1;
-    } else if (buf_printf(out, " %s='", name) < 0) {
+    } else if (buf_append(out, " ", 1) < 0 || buf_puts(out, name) < 0 || buf_append(out, "='", 2) < 0) {
         return -1;
     }
     if (buf_append_xml_escaped(out, a->value, strlen(a->value), 1) < 0) return -1;
@@ -285,7 +300,7 @@ static int serialize_node(const xml_node *n, const char *scope, buf_t *out)
 {
     if (!n->name) return buf_append_xml_escaped(out, n->text, n->text_len, 0);
     int declare = scope ? strcmp(n->ns, scope) != 0 : n->ns[0] != '\0';
-    if (buf_printf(out, "<%s", n->name) < 0) return -1;
+    if (buf_append(out, "<", 1) < 0 || buf_puts(out, n->name) < 0) return -1;
     if (declare && (buf_puts(out, " xmlns='") < 0
         || buf_append_xml_escaped(out, n->ns, strlen(n->ns), 1) < 0
         || buf_append(out, "'", 1) < 0)) return -1;
@@ -298,7 +313,8 @@ static int serialize_node(const xml_node *n, const char *scope, buf_t *out)
     for (const xml_node *c = n->first; c; c = c->next) {
         if (serialize_node(c, n->ns, out) < 0) return -1;
     }
-    return buf_printf(out, "</%s>", n->name);
+    if (buf_append(out, "</", 2) < 0 || buf_puts(out, n->name) < 0) return -1;
+    return buf_append(out, ">", 1);
 }
 
 /* On failure out is restored to its previous length. */

@@ -89,8 +89,10 @@ static int deliver_raw(sm_t *sm, const sm_session *s, const char *data, size_t l
 int sm_deliver(sm_t *sm, const sm_session *s, const xml_node *st)
 {
     buf_t b = BUF_INIT;
-    int rc = xml_serialize(st, NULL, &b);
-    if (rc == 0) rc = deliver_raw(sm, s, b.data, b.len);
+    const char *data;
+    size_t len;
+    int rc = sm_stanza_bytes(sm, st, &b, &data, &len);
+    if (rc == 0) rc = deliver_raw(sm, s, data, len);
     buf_free(&b);
     return rc;
 }

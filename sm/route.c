@@ -44,16 +44,40 @@ xml_node *sm_route_parse(sm_t *sm, const env_hdr *h, const char *body, size_t le
     return NULL;
 }
 
+int sm_stanza_bytes(sm_t *sm, const xml_node *st, buf_t *tmp, const char **data, size_t *len)
+{
+    if (st == sm->cur_st && xml_generation() == sm->cur_gen) {
+        *data = sm->cur_body;
+        *len = sm->cur_len;
+        return 0;
+    }
+    if (xml_serialize(st, NULL, tmp) < 0) return -1;
+    *data = tmp->data;
+    *len = tmp->len;
+    return 0;
+}
+
+/* Remember the envelope's stanza and bytes for sm_stanza_bytes. */
+static void route_set_current(sm_t *sm, const xml_node *st, const char *body, size_t len)
+{
+    sm->cur_st = st;
+    sm->cur_body = body;
+    sm->cur_len = len;
+    sm->cur_gen = xml_generation();
+}
+
 /* Send st to the shard holding slot as STANZA_IN. 0/-1. */
 static int route_forward(sm_t *sm, const xml_node *st, unsigned slot)
 {
     buf_t b = BUF_INIT;
     env_hdr h = {0};
+    const char *data;
+    size_t len;
     h.type = ENV_STANZA_IN;
     h.trace = sm->trace;
     env_set_dest_slot(&h, slot);
-    int rc = xml_serialize(st, NULL, &b);
-    if (rc == 0) rc = bus_send(sm->bus, &h, b.data, b.len);
+    int rc = sm_stanza_bytes(sm, st, &b, &data, &len);
+    if (rc == 0) rc = bus_send(sm->bus, &h, data, len);
     buf_free(&b);
     if (rc == 0) sm->stats.forwarded++;
     return rc;
@@ -169,8 +193,10 @@ void sm_route_on_out(sm_t *sm, const env_hdr *h, const char *body, size_t len)
     xml_node *st = sm_route_parse(sm, h, body, len);
     if (!st) return;
     sm->stats.out++;
+    route_set_current(sm, st, body, len);
     sm_session *s = route_sender(sm, h, st);
     if (s && !sm_load_gate_out(sm, s, st)) sm_route_out(sm, s, st);
+    route_set_current(sm, NULL, NULL, 0);
     xml_node_free(&st);
 }
 
@@ -179,6 +205,7 @@ void sm_route_on_in(sm_t *sm, const env_hdr *h, const char *body, size_t len)
     xml_node *st = sm_route_parse(sm, h, body, len);
     if (!st) return;
     sm->stats.in++;
+    route_set_current(sm, st, body, len);
     const char *to_s = xml_attr_get(st, "to");
     jid_t to;
     char bare[SM_JID_MAX];
@@ -192,6 +219,7 @@ void sm_route_on_in(sm_t *sm, const env_hdr *h, const char *body, size_t len)
     } else {
         sm_deliver_inbound(sm, st, &to);
     }
+    route_set_current(sm, NULL, NULL, 0);
     xml_node_free(&st);
 }
 

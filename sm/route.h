@@ -32,4 +32,9 @@ void sm_route_bounce(sm_t *sm, const xml_node *st, const char *condition);
  * loaded (see load.h). st stays the caller's. */
 void sm_route_out(sm_t *sm, sm_session *s, xml_node *st);
 
+/* The bytes of st for sending: the envelope's own bytes while st is the
+ * unchanged stanza being handled, else st serialized into tmp (which the
+ * caller frees). 0/-1. */
+int sm_stanza_bytes(sm_t *sm, const xml_node *st, buf_t *tmp, const char **data, size_t *len);
+
 #endif

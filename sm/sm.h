@@ -127,6 +127,13 @@ typedef struct sm {
     unsigned max_offline;          /* offline messages per user (sm.max_offline, mod_offline.c) */
     unsigned char owned[SLOT_COUNT]; /* non-zero for the slots this shard holds */
     uint64_t trace;                /* trace id of the envelope being handled */
+    /* The stanza of the envelope being handled and its bytes: while no
+     * node anywhere has changed since it was parsed (xml_generation), it
+     * is passed on as those bytes instead of being serialized again. */
+    const xml_node *cur_st;
+    const char *cur_body;
+    size_t cur_len;
+    unsigned long cur_gen;
     int ready;                     /* "ready" was logged */
     uint64_t stats_timer;          /* periodic stats log */
     sm_stats stats;                /* counters */
