@@ -189,6 +189,10 @@ static void conn_read_ready(conn_t *c)
             return;
         }
         stream_input(c, data, (size_t)n);
+        /* A short read took everything the socket had (epoll is
+         * level-triggered: more input fires again), which saves the read
+         * that would only say EAGAIN. */
+        if ((size_t)n < sizeof data && !(c->ssl && SSL_pending(c->ssl) > 0)) return;
     }
 }
 

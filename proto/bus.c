@@ -54,6 +54,7 @@ typedef struct bus_router {
     int fd;                      /* ZMQ_FD */
     uint64_t last_ack;           /* loop_now() of the last HEARTBEAT_ACK, 0 = never */
     buf_t out;                   /* batch not yet handed to ZeroMQ */
+    int touched;                 /* fd fired or we sent: ZMQ_EVENTS may have changed */
 } bus_router;
 
 typedef struct bus_pending {
@@ -109,6 +110,7 @@ const char *bus_node_id(const bus_t *b)
 static int bus_flush_one(bus_t *b, bus_router *r)
 {
     if (r->out.len == 0) return 0;
+    r->touched = 1;
     if (zmq_send(r->sock, r->out.data, r->out.len, ZMQ_DONTWAIT) < 0) return -1;
     b->batches++;
     buf_reset(&r->out);
@@ -386,10 +388,16 @@ static int bus_readable(bus_router *r)
     return zmq_getsockopt(r->sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
 }
 
+/* Drain the router links that may have input (a receive that comes back
+ * empty leaves the fd armed again), then the direct links. */
 static void bus_drain(bus_t *b)
 {
-    for (int i = 0; i < b->nrouters; i++)
-        if (bus_readable(&b->routers[i])) bus_drain_one(b, i);
+    for (int i = 0; i < b->nrouters; i++) {
+        bus_router *r = &b->routers[i];
+        if (!r->touched) continue;
+        if (bus_drain_one(b, i) < 4096) r->touched = 0;
+        else loop_wake(b->loop);              /* more next iteration */
+    }
     bus_direct_drain(b->direct);
 }
 
@@ -416,7 +424,9 @@ static void bus_late_hook(loop_t *l, void *ud)
         return;
     }
     for (int i = 0; i < b->nrouters; i++) {
-        if (b->routers[i].out.len || bus_readable(&b->routers[i])) {
+        bus_router *r = &b->routers[i];
+        if (r->touched) r->touched = bus_readable(r);
+        if (r->out.len || r->touched) {
             loop_wake(l);
             return;
         }
@@ -425,6 +435,9 @@ static void bus_late_hook(loop_t *l, void *ud)
 
 static void bus_on_fd(loop_t *l, int fd, unsigned events, void *ud)
 {
+    bus_t *b = ud;
+    for (int i = 0; i < b->nrouters; i++)
+        if (b->routers[i].fd == fd) b->routers[i].touched = 1;
     bus_drain(ud);
 }
 
@@ -450,6 +463,7 @@ static int bus_connect(bus_t *b, bus_router *r, const char *endpoint)
         return -1;
     }
     size_t sz = sizeof r->fd;
+    r->touched = 1;
     if (zmq_getsockopt(r->sock, ZMQ_FD, &r->fd, &sz) < 0) return -1;
     return loop_add_fd(b->loop, r->fd, LOOP_READ, bus_on_fd, b);
 }
