@@ -31,6 +31,7 @@
 #define DIRECT_DRAIN_MAX 4096          /* messages per socket per drain */
 #define DIRECT_BATCH_FLUSH (256u << 10)
 #define DIRECT_BATCH_KEEP (512u << 10)
+#define DIRECT_PEER_IDLE_MS 60000      /* listener peers unused this long are forgotten */
 
 typedef struct direct_sock {
     bus_direct *d;
@@ -50,6 +51,7 @@ typedef struct direct_peer {     /* a destination reached through our listener *
     char id[ENV_NODE_MAX + 1];
     buf_t out;
     int dirty;
+    uint64_t last_used;          /* loop_now() of the last batch for it */
 } direct_peer;
 
 struct bus_direct {
@@ -64,6 +66,7 @@ struct bus_direct {
     hmap_t peers;                /* node id -> direct_peer */
     direct_peer **dirty;
     size_t ndirty, dirty_cap;
+    uint64_t next_prune;         /* loop_now() of the next sweep of idle peers */
     uint64_t dropped;
 };
 
@@ -220,6 +223,7 @@ static direct_peer *direct_peer_for(bus_direct *d, const char *id)
             return NULL;
         }
     }
+    p->last_used = loop_now(d->loop);
     if (!p->dirty) {
         if (d->ndirty == d->dirty_cap) {
             size_t n = d->dirty_cap ? d->dirty_cap * 2 : 16;
@@ -306,6 +310,29 @@ static void direct_flush_listener(bus_direct *d)
     d->ndirty = 0;
 }
 
+/* Forget listener peers that got nothing for a while (every xmppctl run is
+ * a new node id), so the map holds only the nodes in use. */
+static void direct_prune(bus_direct *d)
+{
+    uint64_t now = loop_now(d->loop);
+    if (now < d->next_prune) return;
+    d->next_prune = now + DIRECT_PEER_IDLE_MS / 4;
+    size_t pos = 0, n = 0;
+    const char *k;
+    void *v;
+    direct_peer *idle[64];
+    while (n < 64 && hmap_next(&d->peers, &pos, &k, &v)) {
+        direct_peer *p = v;
+        if (!p->dirty && now - p->last_used > DIRECT_PEER_IDLE_MS) idle[n++] = p;
+    }
+    for (size_t i = 0; i < n; i++) {
+        hmap_del(&d->peers, idle[i]->id);
+        buf_free(&idle[i]->out);
+        free(idle[i]);
+    }
+    if (n == 64) d->next_prune = now;     /* more to do next time */
+}
+
 static int direct_readable(direct_sock *s)
 {
     int ev = 0;
@@ -316,7 +343,10 @@ static int direct_readable(direct_sock *s)
 int bus_direct_flush(bus_direct *d)
 {
     for (int i = 0; i < d->nlinks; i++) direct_flush_link(d, &d->links[i]);
-    if (d->listener.sock) direct_flush_listener(d);
+    if (d->listener.sock) {
+        direct_flush_listener(d);
+        direct_prune(d);
+    }
     int busy = 0;
     for (int i = 0; i <= d->nlinks; i++) {
         direct_sock *s = i < d->nlinks ? &d->links[i].s : &d->listener;

@@ -33,6 +33,7 @@
 #define ROUTER_PEER_MAX 1024
 #define ROUTER_DRAIN_MAX 8192          /* messages taken per drain */
 #define ROUTER_BATCH_KEEP (512u << 10) /* larger batch buffers are freed after use */
+#define ROUTER_OUT_IDLE_MS 60000       /* batches unused this long are forgotten */
 
 typedef struct router_peer {
     char id[ENV_NODE_MAX + 1];   /* node id */
@@ -44,6 +45,7 @@ typedef struct router_out {
     char id[ENV_NODE_MAX + 1];
     buf_t batch;
     int dirty;                   /* listed in router_t.dirty */
+    uint64_t last_used;          /* loop_now() of the last record for it */
 } router_out;
 
 typedef struct router {
@@ -59,6 +61,7 @@ typedef struct router {
     hmap_t outs;                 /* dest node id -> router_out */
     router_out **dirty;          /* outs with records to send */
     size_t ndirty, dirty_cap;
+    uint64_t next_prune;         /* loop_now() of the next sweep of idle outs */
     uint64_t forwarded, unroutable, malformed, spoofed, batches;
     uint64_t stats_timer;
 } router_t;
@@ -93,6 +96,7 @@ static router_out *router_out_for(router_t *r, const char *id)
             return NULL;
         }
     }
+    o->last_used = loop_now(r->loop);
     if (!o->dirty) {
         if (r->ndirty == r->dirty_cap) {
             size_t n = r->dirty_cap ? r->dirty_cap * 2 : 64;
@@ -217,6 +221,25 @@ static void router_flush(router_t *r)
     r->ndirty = 0;
 }
 
+/* Forget the batches of nodes that got nothing for a while (every xmppctl
+ * run is a new node id). */
+static void router_prune(router_t *r)
+{
+    uint64_t now = loop_now(r->loop);
+    if (now < r->next_prune) return;
+    r->next_prune = now + ROUTER_OUT_IDLE_MS / 4;
+    size_t pos = 0, n = 0;
+    const char *k;
+    void *v;
+    router_out *idle[64];
+    while (n < 64 && hmap_next(&r->outs, &pos, &k, &v)) {
+        router_out *o = v;
+        if (!o->dirty && now - o->last_used > ROUTER_OUT_IDLE_MS) idle[n++] = o;
+    }
+    for (size_t i = 0; i < n; i++) router_out_free(r, idle[i]);
+    if (n == 64) r->next_prune = now;
+}
+
 static int router_readable(router_t *r)
 {
     int ev = 0;
@@ -268,6 +291,7 @@ static void router_drain(router_t *r)
         while (budget > 0 && router_take(r)) budget--;
         router_flush(r);
     }
+    router_prune(r);
     if (budget == 0) loop_wake(r->loop);
 }
 
