@@ -76,7 +76,7 @@ static void bind_on_reply(void *ud, const env_hdr *h, const char *body, size_t l
         c->bound = 1;
         loop_cancel_timer(c->srv->loop, c->auth_timer);
         c->auth_timer = 0;
-        log_info("session bound jid=%s conn=%llu", c->full, (unsigned long long)c->id);
+        log_info("session bound jid=%s conn=%llu peer=%s", c->full, (unsigned long long)c->id, c->peer);
         xml_node *r = stanza_iq_result(iq);
         xml_attr_del(r, "from");
         xml_attr_del(r, "to");
@@ -195,5 +195,6 @@ void bind_unbind(conn_t *c, const char *reason)
     env_set_dest_slot(&h, c->slot);
     bus_send(c->srv->bus, &h, body, strlen(body));
     free(body);
-    log_info("session unbound jid=%s conn=%llu reason=%s", c->full, (unsigned long long)c->id, reason);
+    /* debug: the sm logs the end of every session at info */
+    log_debug("session unbound jid=%s conn=%llu reason=%s", c->full, (unsigned long long)c->id, reason);
 }

@@ -61,8 +61,10 @@ static void sasl_success(conn_t *c, const char *additional)
     c->bare = malloc(strlen(c->user) + 1 + strlen(c->srv->domain) + 1);
     sprintf(c->bare, "%s@%s", c->user, c->srv->domain);
     c->slot = slot_of(c->bare);
-    log_info("conn %llu from %s: authenticated as %s (%s)", (unsigned long long)c->id, c->peer, c->bare,
-             c->mech == MECH_PLAIN ? "PLAIN" : c->mech == MECH_SCRAM_SHA1 ? "SCRAM-SHA-1" : "SCRAM-SHA-256");
+    /* debug: a login leaves one line at info, "session bound" with the
+     * peer address; each line is a write(2) on a busy server */
+    log_debug("conn %llu from %s: authenticated as %s (%s)", (unsigned long long)c->id, c->peer, c->bare,
+              c->mech == MECH_PLAIN ? "PLAIN" : c->mech == MECH_SCRAM_SHA1 ? "SCRAM-SHA-1" : "SCRAM-SHA-256");
     sasl_reset(c);
     conn_write_str(c, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'");
     if (additional && *additional) {

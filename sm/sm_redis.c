@@ -10,6 +10,12 @@
  * runs first, which is where `ac` is forgotten, so nothing here touches a
  * freed context.
  *
+ * Once the connection is UP, a command does not arm EPOLLOUT: what
+ * hiredis has buffered is written from a before-sleep hook, so all the
+ * commands of one loop iteration leave in one write(2) without two
+ * epoll_ctl calls and an extra wakeup around it. Only a write the socket
+ * does not take whole falls back to waiting for EPOLLOUT.
+ *
  * States: DOWN (no context, a retry timer pending) -> CONNECTING (TCP
  * connect in progress) -> HANDSHAKE (AUTH / SELECT in flight) -> UP. Any
  * failure goes back to DOWN through rd_down(), which logs once per outage
@@ -53,7 +59,8 @@ struct sm_redis {
     long long db;                /* redis.db */
     redisAsyncContext *ac;       /* NULL while down */
     int fd;                      /* fd registered in the loop, -1 if none */
-    unsigned events;             /* LOOP_READ|LOOP_WRITE hiredis wants */
+    unsigned events;             /* LOOP_READ|LOOP_WRITE registered in the loop */
+    int want_write;              /* UP, output buffered for the flush hook */
     rd_state state;
     int reported;                /* on_state was called at least once */
     int warned;                  /* this outage was logged */
@@ -94,8 +101,45 @@ static void rd_apply(sm_redis *r)
 
 static void rd_add_read(void *p) { sm_redis *r = p; r->events |= LOOP_READ; rd_apply(r); }
 static void rd_del_read(void *p) { sm_redis *r = p; r->events &= ~LOOP_READ; rd_apply(r); }
-static void rd_add_write(void *p) { sm_redis *r = p; r->events |= LOOP_WRITE; rd_apply(r); }
-static void rd_del_write(void *p) { sm_redis *r = p; r->events &= ~(unsigned)LOOP_WRITE; rd_apply(r); }
+
+/* hiredis has output: while UP the flush hook writes it, else (connect,
+ * handshake) wait for EPOLLOUT as usual. */
+static void rd_add_write(void *p)
+{
+    sm_redis *r = p;
+    if (r->state == RD_UP && !(r->events & LOOP_WRITE)) {
+        r->want_write = 1;
+        return;
+    }
+    r->events |= LOOP_WRITE;
+    rd_apply(r);
+}
+
+static void rd_del_write(void *p)
+{
+    sm_redis *r = p;
+    r->want_write = 0;
+    if (!(r->events & LOOP_WRITE)) return;
+    r->events &= ~(unsigned)LOOP_WRITE;
+    rd_apply(r);
+}
+
+/* Before-sleep hook: write what the commands of this iteration buffered.
+ * Registered after the bus's hook, so commands made for the envelopes it
+ * drains go out in the same pass. If the socket takes only part, hiredis
+ * asks for write again and EPOLLOUT takes over. */
+static void rd_flush(loop_t *l, void *ud)
+{
+    sm_redis *r = ud;
+    if (!r->want_write || !r->ac || r->state != RD_UP) return;
+    r->want_write = 0;
+    redisAsyncHandleWrite(r->ac);      /* may drop the connection: r->ac NULL */
+    if (r->ac && r->want_write) {
+        r->want_write = 0;
+        r->events |= LOOP_WRITE;
+        rd_apply(r);
+    }
+}
 
 /* hiredis is about to free the context: forget it. */
 static void rd_cleanup(void *p)
@@ -104,6 +148,7 @@ static void rd_cleanup(void *p)
     if (r->fd >= 0) loop_del_fd(r->loop, r->fd);
     r->fd = -1;
     r->events = 0;
+    r->want_write = 0;
     r->ac = NULL;
 }
 
@@ -119,6 +164,7 @@ static void rd_attach(sm_redis *r, redisAsyncContext *ac)
     r->ac = ac;
     r->fd = -1;
     r->events = 0;
+    r->want_write = 0;
 }
 
 /* ---- state changes ---- */
@@ -388,6 +434,12 @@ sm_redis *sm_redis_open(loop_t *l, const config_t *cfg, const char *node_id,
         free(r);
         return NULL;
     }
+    if (loop_add_hook(l, rd_flush, r) < 0) {
+        free(r->host);
+        free(r->password);
+        free(r);
+        return NULL;
+    }
     r->alive_timer = loop_add_timer(l, RD_ALIVE_MS, rd_alive, r);
     rd_connect(r);
     return r;
@@ -398,6 +450,7 @@ void sm_redis_close(sm_redis **rp)
     if (!rp || !*rp) return;
     sm_redis *r = *rp;
     r->closing = 1;
+    loop_del_hook(r->loop, rd_flush, r);
     loop_cancel_timer(r->loop, r->retry_timer);
     loop_cancel_timer(r->loop, r->connect_timer);
     loop_cancel_timer(r->loop, r->alive_timer);

@@ -1,5 +1,10 @@
 /*
  * sm_storage.c - storage requests from the sm (see sm_storage.h).
+ *
+ * Writes nobody waits for are sent one-way: a reply would only be parsed
+ * to log a failure the worker can log itself, and it would cost an
+ * envelope through a router and a wakeup of this process (one per login:
+ * the last presence is stored when the session ends).
  */
 #include "sm_storage.h"
 
@@ -29,20 +34,30 @@ static void storage_on_reply(void *ud, const env_hdr *h, const char *body, size_
     if (!reply)
         log_warn("storage %s: %s", w->op, !h ? "no answer" : h->type == ENV_UNROUTABLE ? "worker unreachable"
                                                                                           : "bad reply");
-    else if (!sm_storage_ok(reply) && !w->cb)
-        log_warn("storage %s failed: %s", w->op, json_string_value(json_object_get(reply, "error")));
-    if (w->cb) w->cb(w->sm, w->ud, reply);
+    w->cb(w->sm, w->ud, reply);
     json_decref(reply);
     free(w);
+}
+
+/* Send body one-way to the storage worker node. 0/-1. */
+static int storage_send(sm_t *sm, const char *node, const char *body)
+{
+    env_hdr h = {0};
+    h.type = ENV_STORAGE_REQ;
+    h.trace = sm->trace;
+    if (env_set_dest_node(&h, node) < 0) return -1;
+    return bus_send(sm->bus, &h, body, strlen(body));
 }
 
 int sm_storage_call(sm_t *sm, const char *bare, json_t *req, sm_storage_cb cb, void *ud)
 {
     const char *node = bus_storage_node(sm->cfg, bare);
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    storage_wait *w = calloc(1, sizeof *w);
+    storage_wait *w = cb ? calloc(1, sizeof *w) : NULL;
     int rc = -1;
-    if (node && body && w) {
+    if (node && body && !cb) {
+        rc = storage_send(sm, node, body);
+    } else if (node && body && w) {
         w->sm = sm;
         w->cb = cb;
         w->ud = ud;

@@ -17,7 +17,8 @@
 typedef void (*sm_storage_cb)(sm_t *sm, void *ud, json_t *reply);
 
 /* Send req (its reference is stolen) for the user `bare`. cb may be NULL
- * for writes whose failure is only logged. Returns 0, or -1 if it could
+ * for writes whose failure is only logged: those go one-way (no request
+ * id, no reply; the worker logs a failure). Returns 0, or -1 if it could
  * not be sent (cb is not called then). */
 int sm_storage_call(sm_t *sm, const char *bare, json_t *req, sm_storage_cb cb, void *ud);
 /* Non-zero if reply says ok. */

@@ -31,6 +31,7 @@
 
 #define DRIVER_SQLITE_BUSY_MS 5000
 #define DRIVER_SQLITE_WAL_TRIES 50      /* 100 ms apart */
+#define DRIVER_SQLITE_SYNC_FULL 2       /* PRAGMA synchronous = FULL */
 
 /* The prepared statements of a handle, by id. */
 enum driver_sqlite_stmt_id {
@@ -65,6 +66,8 @@ enum driver_sqlite_stmt_id {
     ST_OFFLINE_INSERT,
     ST_OFFLINE_ALL,
     ST_OFFLINE_CLEAR,
+    ST_SYNC_NORMAL,
+    ST_SYNC_FULL,
     ST_COUNT
 };
 
@@ -125,10 +128,13 @@ static const char *const driver_sqlite_sql[ST_COUNT] = {
     [ST_OFFLINE_INSERT] = "INSERT INTO offline_messages (jid, stanza, stamp) VALUES (?1, ?2, ?3)",
     [ST_OFFLINE_ALL] = "SELECT stanza, stamp FROM offline_messages WHERE jid = ?1 ORDER BY id",
     [ST_OFFLINE_CLEAR] = "DELETE FROM offline_messages WHERE jid = ?1",
+    [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+    [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
 };
 
 typedef struct driver_sqlite_db {
     sqlite3 *conn;                    /* the connection */
+    int sync_full;                    /* commits are synced (synchronous FULL) */
     sqlite3_stmt *stmt[ST_COUNT];     /* prepared on first use, NULL before */
     char err[512];                    /* text of the last DRIVER_ERROR */
 } driver_sqlite_db;
@@ -247,6 +253,17 @@ static int driver_sqlite_setup(sqlite3 *conn, const char *path, char *err, size_
     return 0;
 }
 
+/* The connection's PRAGMA synchronous level (0 OFF .. 3 EXTRA), or -1. */
+static int driver_sqlite_sync_level(sqlite3 *conn)
+{
+    sqlite3_stmt *st = NULL;
+    int level = -1;
+    if (sqlite3_prepare_v2(conn, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        level = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return level;
+}
+
 static void *driver_sqlite_open(const config_t *cfg, char *err, size_t errsz)
 {
     const char *raw = config_str(cfg, "storage.path", NULL);
@@ -267,6 +284,7 @@ static void *driver_sqlite_open(const config_t *cfg, char *err, size_t errsz)
     if (rc != SQLITE_OK) {
         snprintf(err, errsz, "%s: %s", path, db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(rc));
     } else if (driver_sqlite_setup(db->conn, path, err, errsz) == 0) {
+        db->sync_full = driver_sqlite_sync_level(db->conn) == DRIVER_SQLITE_SYNC_FULL;
         free(path);
         return db;
     }
@@ -913,13 +931,23 @@ static driver_status driver_sqlite_pending_del(void *h, const char *jid, const c
     return driver_sqlite_write(db, driver_sqlite_bind(db, ST_PENDING_DEL, jid, contact), "delete pending request");
 }
 
+/* The last presence is written at the end of nearly every session, and
+ * losing the newest ones to a power cut only makes a probe answer older,
+ * so its commit skips the fsync of the WAL: the WAL stays consistent, and
+ * the next synced commit makes it durable with everything before it. */
 static driver_status driver_sqlite_presence_last(void *h, const char *jid, const driver_stanza *p)
 {
     driver_sqlite_db *db = h;
     if (!p || !p->stanza) return driver_sqlite_failf(db, "invalid presence for %s", jid);
     sqlite3_stmt *st = driver_sqlite_bind(db, ST_PRESENCE_PUT, jid, p->stanza);
     if (st) sqlite3_bind_int64(st, 3, driver_sqlite_stamp(p->stamp));
-    return driver_sqlite_write(db, st, "store last presence");
+    if (st && db->sync_full && driver_sqlite_run(db, ST_SYNC_NORMAL) != DRIVER_OK) {
+        driver_sqlite_done(st);
+        return DRIVER_ERROR;
+    }
+    driver_status s = driver_sqlite_write(db, st, "store last presence");
+    if (st && db->sync_full && driver_sqlite_run(db, ST_SYNC_FULL) != DRIVER_OK) s = DRIVER_ERROR;
+    return s;
 }
 
 /* ---- offline messages ---- */

@@ -5,7 +5,9 @@
  * JSON request (ops.h); the worker runs it synchronously against its
  * database handle (this process exists so that the blocking database call
  * happens here, not on another process's loop) and answers with a
- * STORAGE_RESP that carries the same request id. Requests for one user are
+ * STORAGE_RESP that carries the same request id. A request without an id
+ * is one-way: it runs the same, but nobody waits for it, so it gets no
+ * reply and any failure is logged here at warn. Requests for one user are
  * sent to one worker (bus_storage_node), so they are served in order.
  *
  * Envelopes of any other type are logged by name and dropped; a body that
@@ -44,34 +46,42 @@ static double worker_ms_since(const struct timespec *t0)
 }
 
 /* One log line per request: failures the client caused at warn, storage
- * failures at error (ops.c logged the detail), the rest at debug. */
+ * failures at error (ops.c logged the detail), the rest at debug; any
+ * failure of a one-way request at warn at least, as this line is the only
+ * trace of it. */
 static void worker_log(const env_hdr *h, const char *op, const json_t *reply, double ms)
 {
     const char *code = ops_reply_code(reply);
     const char *text = json_string_value(json_object_get(reply, "error"));
     log_level level = LOG_DEBUG;
-    if (code && strcmp(code, "bad-request") == 0) level = LOG_WARN;
+    if (code && (strcmp(code, "bad-request") == 0 || h->req == 0)) level = LOG_WARN;
     if (!reply || (code && strcmp(code, "internal") == 0)) level = LOG_ERROR;
     if (!log_enabled(level)) return;
     log_msg(level, h->trace, "%s from %s req %u: %s%s%s (%.2f ms)", op, h->src, (unsigned)h->req,
             reply ? (code ? code : "ok") : "out of memory", text ? ": " : "", text ? text : "", ms);
 }
 
-/* Run one request and send its reply. */
+/* Send the reply to the request h. */
+static void worker_reply(struct worker *w, const env_hdr *h, const char *op, const json_t *reply)
+{
+    char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+    const char *out = text ? text : worker_oom_reply;
+    if (bus_reply(w->bus, h, ENV_STORAGE_RESP, 0, out, strlen(out)) < 0) {
+        log_msg(LOG_WARN, h->trace, "%s from %s req %u: reply could not be sent", op, h->src, (unsigned)h->req);
+    }
+    free(text);
+}
+
+/* Run one request and send its reply, unless it is one-way (req 0). */
 static void worker_serve(struct worker *w, const env_hdr *h, const char *body, size_t len)
 {
     struct timespec t0;
     char op[48];
     clock_gettime(CLOCK_MONOTONIC, &t0);
     json_t *reply = ops_handle(&w->ops, body, len, op, sizeof op);
-    char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
-    const char *out = text ? text : worker_oom_reply;
-    if (bus_reply(w->bus, h, ENV_STORAGE_RESP, 0, out, strlen(out)) < 0) {
-        log_msg(LOG_WARN, h->trace, "%s from %s req %u: reply could not be sent", op, h->src, (unsigned)h->req);
-    }
-    worker_log(h, op, text ? reply : NULL, worker_ms_since(&t0));
+    if (h->req != 0) worker_reply(w, h, op, reply);
+    worker_log(h, op, reply, worker_ms_since(&t0));
     w->served++;
-    free(text);
     json_decref(reply);
 }
 
@@ -79,15 +89,13 @@ static void worker_serve(struct worker *w, const env_hdr *h, const char *body, s
 static void worker_on_msg(void *ud, const env_hdr *h, const char *body, size_t len)
 {
     struct worker *w = ud;
-    if (h->type == ENV_STORAGE_REQ && h->req != 0) {
+    if (h->type == ENV_STORAGE_REQ) {
         worker_serve(w, h, body, len);
         return;
     }
     w->dropped++;
     if (h->type == ENV_UNROUTABLE) {
         log_msg(LOG_INFO, h->trace, "a reply could not be delivered (the requester is gone)");
-    } else if (h->type == ENV_STORAGE_REQ) {
-        log_msg(LOG_WARN, h->trace, "STORAGE_REQ from %s without a request id: dropped", h->src);
     } else {
         log_msg(LOG_WARN, h->trace, "unexpected %s from %s: dropped", env_type_name(h->type), h->src);
     }
