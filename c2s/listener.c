@@ -32,6 +32,16 @@ static void listener_peer_name(const struct sockaddr_storage *ss, char *out, siz
     snprintf(out, n, "%s:%d", host, port);
 }
 
+/* How long accepting pauses when the process is out of file descriptors
+ * or memory. */
+#define LISTENER_PAUSE_MS 250
+
+static void listener_resume(loop_t *l, uint64_t id, void *ud)
+{
+    c2s_t *s = ud;
+    if (s->listen_fd >= 0) loop_mod_fd(l, s->listen_fd, LOOP_READ);
+}
+
 static void listener_on_accept(loop_t *l, int fd, unsigned events, void *ud)
 {
     c2s_t *s = ud;
@@ -40,8 +50,18 @@ static void listener_on_accept(loop_t *l, int fd, unsigned events, void *ud)
         socklen_t sl = sizeof ss;
         int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The pending connection stays queued and the listener stays
+                 * readable: without a pause the level-triggered loop would
+                 * spin on accept and flood the log. Connections waiting in
+                 * the queue are accepted once descriptors are free again. */
+                log_warn("accept: %s with %u connections; not accepting for %d ms", strerror(errno),
+                         s->nconns, LISTENER_PAUSE_MS);
+                if (loop_mod_fd(l, fd, 0) == 0 && !loop_add_timer(l, LISTENER_PAUSE_MS, listener_resume, s))
+                    loop_mod_fd(l, fd, LOOP_READ);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 log_warn("accept: %s", strerror(errno));
+            }
             return;
         }
         int one = 1;

@@ -8,8 +8,10 @@
  */
 #include "c2s.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <jansson.h>
 
 #include "log.h"
@@ -173,6 +175,25 @@ static void c2s_load_limits(c2s_t *s)
     s->require_tls = config_bool(s->cfg, "c2s.require_tls", 1);
 }
 
+/* Every client is a file descriptor, and the soft limit is often 1024
+ * while the hard one allows far more: take all we may. */
+static void c2s_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            log_warn("cannot raise the open file limit from %llu to %llu: %s", (unsigned long long)was,
+                     (unsigned long long)rl.rlim_max, strerror(errno));
+            rl.rlim_cur = was;
+        }
+    }
+    log_info("open file limit %llu (connections per c2s process are bounded by it)",
+             (unsigned long long)rl.rlim_cur);
+}
+
 static void c2s_shutdown(c2s_t *s)
 {
     listener_close(s);
@@ -196,6 +217,7 @@ int c2s_run(const config_t *cfg, loop_t *loop, const char *node_id)
     s->node = node_id;
     s->listen_fd = -1;
     c2s_load_limits(s);
+    c2s_raise_nofile();
     int rc = -1;
     if (jid_nameprep(config_str(cfg, "domain", "localhost"), s->domain_buf) < 0) {
         log_error("config: 'domain' is not a valid domain name");

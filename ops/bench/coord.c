@@ -445,6 +445,7 @@ static json_t *params_json(const bench_opts *o)
     if (!p) return NULL;
     json_object_set_new(p, "presence", json_boolean(o->presence));
     json_object_set_new(p, "timeout_s", json_real(o->timeout));
+    if (o->max_failures) json_object_set_new(p, "max_failures", json_integer(o->max_failures));
     json_object_set_new(p, "max_time_s", json_real(o->max_time));
     switch (o->scenario) {
     case BENCH_LOGIN: json_object_set_new(p, "warmup", json_boolean(o->warmup)); break;

@@ -34,6 +34,8 @@ static void usage(FILE *f)
         "  --concurrency C        logins in progress at once (default 100)\n"
         "  --src-addrs N          spread connections over 127.0.0.1..N (default: 1 per %d clients)\n"
         "  --timeout S            seconds allowed for one login or close (default 30)\n"
+        "  --max-failures F       after F failed logins start no more (a full server then\n"
+        "                         costs F timeouts, not N); 0 = never stop (default)\n"
         "  --no-presence          do not send initial presence after login\n"
         "  --no-warmup            login: measure the first login of each user\n"
         "  --hold S               idle: seconds to hold the clients (default 10)\n"
@@ -101,7 +103,7 @@ enum {
     O_SCENARIO = 256, O_HOST, O_PORT, O_DOMAIN, O_TLS, O_MECH, O_PREFIX, O_FIRST, O_PASSWORD,
     O_PASSFILE, O_RESOURCE, O_REGISTER, O_CLIENTS, O_PROCS, O_CONC, O_SRC, O_TIMEOUT,
     O_NOPRES, O_NOWARM, O_HOLD, O_DURATION, O_RATE, O_WINDOW, O_BODY, O_DRAIN, O_ROSTER,
-    O_PIDS, O_PIDFILE, O_TREE, O_MAXTIME,
+    O_PIDS, O_PIDFILE, O_TREE, O_MAXTIME, O_MAXFAIL,
 };
 
 static const struct option longopts[] = {
@@ -116,7 +118,7 @@ static const struct option longopts[] = {
     {"rate", 1, 0, O_RATE}, {"window", 1, 0, O_WINDOW}, {"body-size", 1, 0, O_BODY},
     {"drain", 1, 0, O_DRAIN}, {"roster", 1, 0, O_ROSTER}, {"server-pids", 1, 0, O_PIDS},
     {"server-pidfile", 1, 0, O_PIDFILE}, {"server-tree", 0, 0, O_TREE},
-    {"max-time", 1, 0, O_MAXTIME}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
+    {"max-time", 1, 0, O_MAXTIME}, {"max-failures", 1, 0, O_MAXFAIL}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'},
     {0, 0, 0, 0},
 };
 
@@ -149,6 +151,7 @@ static int apply(bench_opts *o, int c, const char *a, const char **password, con
     case O_CONC: return parse_uint(a, 10000000, &o->concurrency) < 0 || !o->concurrency ? bad("bad --concurrency '%s'", a) : 0;
     case O_SRC: return parse_uint(a, 65000, &o->src_addrs) < 0 || !o->src_addrs ? bad("bad --src-addrs '%s'", a) : 0;
     case O_TIMEOUT: return parse_secs(a, &o->timeout) < 0 || o->timeout < 0.1 ? bad("bad --timeout '%s'", a) : 0;
+    case O_MAXFAIL: return parse_uint(a, 10000000, &o->max_failures) < 0 ? bad("bad --max-failures '%s'", a) : 0;
     case O_NOPRES: o->presence = 0; return 0;
     case O_NOWARM: o->warmup = 0; return 0;
     case O_HOLD: return parse_secs(a, &o->hold) < 0 ? bad("bad --hold '%s'", a) : 0;

@@ -72,6 +72,7 @@ static void idle_finish(coord *k, json_t *out)
     json_object_set_new(out, "connected", json_integer((json_int_t)ok));
     json_object_set_new(out, "logins_failed", json_integer((json_int_t)coord_count(k, "login_failed")));
     coord_put_fails(out, "login_failures", k, "login");
+    json_object_set_new(out, "logins_not_attempted", json_integer((json_int_t)coord_count(k, "login_skipped")));
     if (k->o->reg) {
         json_object_set_new(out, "register_ok", json_integer((json_int_t)coord_count(k, "register_ok")));
         coord_put_fails(out, "register_failures", k, "register");

@@ -86,6 +86,10 @@ void worker_count_pool(worker *w, const char *prefix)
     }
     snprintf(name, sizeof name, "%s_ok", prefix);
     worker_count(w, name, w->pool.ok);
+    if (w->pool.skipped) {
+        snprintf(name, sizeof name, "%s_skipped", prefix);
+        worker_count(w, name, w->pool.skipped);
+    }
     snprintf(name, sizeof name, "%s_failed", prefix);
     worker_count(w, name, failed);
 }
@@ -256,9 +260,25 @@ static const client_events worker_events = {ev_ready, ev_failed, ev_closed, ev_s
 
 /* ---- phases ---- */
 
+/* Has this worker's share of --max-failures failed? Against a server that
+ * stopped accepting, every further login would wait --timeout. */
+static int pool_gave_up(const worker *w)
+{
+    const bench_opts *o = w->o;
+    if (!o->max_failures) return 0;
+    uint64_t failed = 0;
+    for (int f = 0; f < CF_COUNT; f++) failed += w->pool.fails[f];
+    return failed >= (o->max_failures + o->procs - 1) / o->procs;
+}
+
 static void pool_fill(worker *w)
 {
     worker_pool_state *p = &w->pool;
+    if (p->running && p->next < w->n && pool_gave_up(w)) {
+        p->skipped += w->n - p->next;
+        p->finished += w->n - p->next;
+        p->next = w->n;
+    }
     while (p->active < p->conc && p->next < w->n) {
         client *c = &w->clients[p->next++];
         if (c->state != CS_IDLE) {          /* already online: nothing to do */

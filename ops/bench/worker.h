@@ -35,6 +35,7 @@ typedef struct worker_pool_state {
     unsigned active;           /* logins in progress */
     unsigned finished;         /* clients done, either way */
     unsigned ok;               /* clients that made it */
+    unsigned skipped;          /* clients not started: --max-failures reached */
     unsigned conc;             /* concurrency limit of this worker */
     uint8_t running;           /* a login/registration phase is on */
     uint8_t closing;           /* a close phase is on */

@@ -13,10 +13,6 @@ XMPPD_BUILD_PKGS=(build-essential cmake pkg-config libzmq3-dev libexpat1-dev
 # Extra packages for the integration tests.
 XMPPD_TEST_PKGS=(python3 python3-slixmpp python3-pytest python3-aioxmpp)
 
-# The server processes of a local cluster, in start order, and their binaries.
-XMPPD_ROUTERS=(router.0 router.1)
-XMPPD_NODES=(sw.0 sw.1 sm.0 sm.1 c2s.0 c2s.1)
-
 say()  { printf 'xmppd: %s\n' "$*" >&2; }
 die()  { say "$*"; exit 1; }
 
@@ -112,6 +108,22 @@ cfg_get() {
     else
         sed -n "/^$section:/,/^[^[:space:]#]/ s/^  $key:[[:space:]]*\\([^[:space:]#]*\\).*/\\1/p" "$file" | head -n 1
     fi
+}
+
+# cfg_list FILE SECTION KEY - the items of a one-line list "KEY: [a, b]"
+# inside the top-level "SECTION:" block, one per line.
+cfg_list() {
+    sed -n "/^$2:/,/^[^[:space:]#]/ s/^  $3:[[:space:]]*\\[\\([^]]*\\)\\].*/\\1/p" "$1" | head -n 1 |
+        tr ',' '\n' | tr -d ' \t\r"'"'" | grep -v '^$'
+}
+
+# cfg_nodes FILE - the node ids the config lists, in start order: routers
+# ("  - id: X" under "routers:"), then storage workers, sm shards and c2s.
+cfg_nodes() {
+    sed -n '/^routers:/,/^[^[:space:]#]/ s/^  - id:[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$1"
+    cfg_list "$1" storage workers
+    cfg_list "$1" sm shards
+    cfg_list "$1" c2s nodes
 }
 
 # log_has_ready LOGFILE NODE - true once NODE logged the message "ready":
