@@ -138,6 +138,7 @@ int conn_flush(conn_t *c)
         if (w < 0) return -1;
         buf_consume(&c->out, (size_t)w);
     }
+    buf_free(&c->out); /* an idle connection keeps no output buffer */
     conn_want_write(c, 0);
     return 0;
 }
