@@ -44,7 +44,8 @@ struct conn {
     uint64_t id;             /* connection id: generation << 32 | table index */
     int fd;
     conn_state state;
-    SSL *ssl;                /* NULL before STARTTLS */
+    SSL *ssl;                /* during the TLS handshake, and after it unless rec took over */
+    struct tls_rec *rec;     /* TLS 1.3 records after the handshake (tls_rec.c), or NULL */
     int tls;                 /* TLS established */
     int authed;              /* SASL succeeded */
     int bound;               /* resource bound, session active */

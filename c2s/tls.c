@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "tls_rec.h"
 
 static void tls_log_errors(const char *what)
 {
@@ -34,6 +35,7 @@ SSL_CTX *tls_server_ctx(const config_t *cfg)
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    tls_rec_ctx_setup(ctx);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         tls_log_errors(cert);
         SSL_CTX_free(ctx);
