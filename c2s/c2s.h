@@ -46,18 +46,18 @@ struct conn {
     conn_state state;
     SSL *ssl;                /* during the TLS handshake, and after it unless rec took over */
     struct tls_rec *rec;     /* TLS 1.3 records after the handshake (tls_rec.c), or NULL */
-    int tls;                 /* TLS established */
-    int authed;              /* SASL succeeded */
-    int bound;               /* resource bound, session active */
-    int restart;             /* reset the parser after the current feed */
-    int in_feed;             /* inside xml_stream_feed (parser callbacks may run) */
-    int header_sent;         /* our stream header was written */
-    int want_write;          /* EPOLLOUT armed */
-    int dirty;               /* on the flush list */
+    /* flags as bits: this struct lives as long as the connection */
+    unsigned tls : 1;        /* TLS established */
+    unsigned authed : 1;     /* SASL succeeded */
+    unsigned bound : 1;      /* resource bound, session active */
+    unsigned restart : 1;    /* reset the parser after the current feed */
+    unsigned in_feed : 1;    /* inside xml_stream_feed (parser callbacks may run) */
+    unsigned header_sent : 1; /* our stream header was written */
+    unsigned want_write : 1; /* EPOLLOUT armed */
+    unsigned dirty : 1;      /* on the flush list */
     xml_stream *parser;
-    buf_t out;               /* bytes waiting to be written */
-    char stream_id[33];      /* our stream id */
-    char peer[64];           /* client address for logs */
+    buf_t out;               /* bytes waiting to be written (freed when empty) */
+    char *peer;              /* client address for logs */
     /* SASL */
     sasl_mech mech;          /* mechanism in progress */
     scram_server *scram;     /* SCRAM exchange in progress */

@@ -48,8 +48,9 @@ conn_t *conn_new(c2s_t *s, int fd, const char *peer)
     c->srv = s;
     c->fd = fd;
     c->state = CONN_HEADER;
-    snprintf(c->peer, sizeof c->peer, "%s", peer);
-    if (c2s_conn_register(s, c) < 0) {
+    c->peer = strdup(peer);
+    if (!c->peer || c2s_conn_register(s, c) < 0) {
+        free(c->peer);
         free(c);
         return NULL;
     }
@@ -57,6 +58,7 @@ conn_t *conn_new(c2s_t *s, int fd, const char *peer)
     if (!c->parser || loop_add_fd(s->loop, fd, LOOP_READ, conn_on_io, c) < 0) {
         c2s_conn_unregister(s, c);
         xml_stream_free(&c->parser);
+        free(c->peer);
         free(c);
         return NULL;
     }
@@ -295,5 +297,6 @@ void conn_free(conn_t *c)
     free(c->user);
     free(c->bare);
     free(c->full);
+    free(c->peer);
     free(c);
 }

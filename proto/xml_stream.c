@@ -77,7 +77,7 @@ struct xml_stream {
     xml_stream_cb cb;
     void *ud;
     xml_err err;             /* first error, XML_OK while healthy */
-    char errtext[200];
+    char *errtext;           /* detail of err, or NULL (then the condition) */
     int stopped;             /* xml_stream_stop was called; input ignored */
     int in_feed;             /* inside XML_Parse */
     int in_cb;               /* inside a user callback */
@@ -92,7 +92,8 @@ struct xml_stream {
     unsigned long long mark; /* start of the current stanza, or of the
                                 current outside-stanza region */
     buf_t decls;             /* namespace declarations of the header being read */
-    char *replay;            /* replay header once the stream is open, or NULL */
+    const char *replay;      /* replay header once the stream is open, or NULL */
+    char *own_replay;        /* replay when it is not a shared one */
     size_t replay_len;       /* bytes of replay fed to the current expat parser */
     unsigned long long base; /* stream offset of the current parser's first real byte */
     int replaying;           /* parsing the replay header: no callbacks */
@@ -144,7 +145,7 @@ static void fail(xml_stream *s, xml_err err, const char *fmt, ...)
     s->err = err;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(s->errtext, sizeof(s->errtext), fmt, ap);
+    if (vasprintf(&s->errtext, fmt, ap) < 0) s->errtext = NULL;
     va_end(ap);
     if (s->in_feed && s->p) XML_StopParser(s->p, XML_FALSE);
     drop_partial(s);
@@ -280,6 +281,20 @@ static void deliver_close(xml_stream *s)
 
 /* ---- expat handlers ---- */
 
+/* The replay headers of nearly every client stream, shared rather than
+ * kept per stream. */
+static const char *const common_replays[] = {
+    "<stream:stream xmlns='jabber:client' xmlns:stream='" STREAMS_NS "'>",
+    "<stream:stream xmlns:stream='" STREAMS_NS "' xmlns='jabber:client'>",
+};
+
+static void free_replay(xml_stream *s)
+{
+    free(s->own_replay);
+    s->own_replay = NULL;
+    s->replay = NULL;
+}
+
 /* Keep the replay header for the stream element qname: its qualified name
  * as written and the namespace declarations gathered in s->decls. 0/-1. */
 static int keep_replay(xml_stream *s, const char *qname)
@@ -299,8 +314,16 @@ static int keep_replay(xml_stream *s, const char *qname)
         buf_free(&b);
         return -1;
     }
-    free(s->replay);
-    s->replay = buf_steal(&b, NULL);
+    free_replay(s);
+    for (size_t i = 0; i < sizeof common_replays / sizeof common_replays[0]; i++) {
+        if (strcmp(b.data, common_replays[i]) == 0) {
+            buf_free(&b);
+            s->replay = common_replays[i];
+            return 0;
+        }
+    }
+    s->own_replay = buf_steal(&b, NULL);
+    s->replay = s->own_replay;
     return 0;
 }
 
@@ -522,12 +545,12 @@ static void clear_state(xml_stream *s)
     free(s->default_ns);
     s->default_ns = NULL;
     buf_free(&s->decls);
-    free(s->replay);
-    s->replay = NULL;
+    free_replay(s);
     s->replay_len = 0;
     s->base = 0;
     s->err = XML_OK;
-    s->errtext[0] = '\0';
+    free(s->errtext);
+    s->errtext = NULL;
     s->stopped = 0;
     s->depth = 0;
     s->pending_decls = 0;
@@ -592,6 +615,7 @@ static void release_if_idle(xml_stream *s)
     if (i < 0 || ev_start(s) != s->fed) return;
     XML_ParserFree(s->p);
     s->p = NULL;
+    buf_free(&s->text);
     s->base = s->fed;
     s->replay_len = 0;
 }
@@ -664,7 +688,7 @@ const char *xml_stream_error_text(const xml_stream *s)
 {
     if (!s) return "no parser";
     if (s->err == XML_OK) return "no error";
-    return s->errtext[0] ? s->errtext : xml_err_condition(s->err);
+    return s->errtext ? s->errtext : xml_err_condition(s->err);
 }
 
 int xml_stream_reset(xml_stream *s)
