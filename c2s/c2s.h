@@ -99,6 +99,7 @@ struct c2s {
     uint32_t nfree;
     uint32_t nconns;         /* live connections */
     conn_t *dirty_head;      /* connections with output to flush */
+    uint64_t trim_timer;     /* pending heap trim (conn.c), or 0 */
     /* counters */
     uint64_t accepted, closed, stanzas_in, stanzas_out, auth_ok, auth_fail;
 };

@@ -16,6 +16,7 @@
 #include "c2s.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -27,8 +28,29 @@
 #include "tls_rec.h"
 
 #define CONN_READ_CHUNK 16384
+/* Delay between the end of a handshake or connection and the heap trim
+ * it asks for (see conn_trim_soon). */
+#define CONN_TRIM_DELAY_MS 1000
 
 static void conn_on_io(loop_t *l, int fd, unsigned events, void *ud);
+
+static void conn_trim(loop_t *l, uint64_t id, void *ud)
+{
+    c2s_t *s = ud;
+    s->trim_timer = 0;
+    malloc_trim(0);
+}
+
+/* A TLS handshake allocates tens of KiB for a moment (the SSL object,
+ * handshake buffers, certificates), and what an idle connection keeps
+ * afterwards sits between those holes, so glibc can rarely give the
+ * pages back by itself. A trim returns whole free pages to the kernel.
+ * It is batched: one per CONN_TRIM_DELAY_MS at most during a login or
+ * logout storm. */
+static void conn_trim_soon(c2s_t *s)
+{
+    if (!s->trim_timer) s->trim_timer = loop_add_timer(s->loop, CONN_TRIM_DELAY_MS, conn_trim, s);
+}
 
 static void conn_auth_timeout(loop_t *l, uint64_t id, void *ud)
 {
@@ -167,6 +189,7 @@ static void conn_tls_step(conn_t *c)
             SSL_free(c->ssl);
             c->ssl = NULL;
         }
+        conn_trim_soon(c->srv);
         return;
     }
     int e = SSL_get_error(c->ssl, r);
@@ -281,6 +304,7 @@ void conn_destroy(conn_t *c, const char *reason)
 
 void conn_free(conn_t *c)
 {
+    conn_trim_soon(c->srv);
     if (c->ssl) {
         tls_rec_detach(c->ssl); /* a handshake that never finished */
         SSL_free(c->ssl);
