@@ -8,6 +8,7 @@
  * sasl.c     SASL PLAIN / SCRAM-SHA-1 / SCRAM-SHA-256 against storage
  * bind.c     resource binding through the user's sm shard, stanza hand-off
  * tls.c      the OpenSSL server context
+ * tls_rec.c  the TLS 1.3 record layer after the handshake (tls_rec.h)
  */
 #ifndef XMPP_C2S_H
 #define XMPP_C2S_H

@@ -1,7 +1,8 @@
 /*
  * tls.c - the OpenSSL server context of c2s: TLS 1.2 minimum, certificate
  * and key from the config (c2s.tls_cert, c2s.tls_key), one shared context
- * for all connections, small per-connection buffers.
+ * for all connections, small per-connection buffers, and the callbacks
+ * with which tls_rec.c takes over the records of TLS 1.3 connections.
  */
 #include "c2s.h"
 
