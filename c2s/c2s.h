@@ -8,6 +8,7 @@
  * sasl.c     SASL PLAIN / SCRAM-SHA-1 / SCRAM-SHA-256 against storage
  * bind.c     resource binding through the user's sm shard, stanza hand-off
  * tls.c      the OpenSSL server context
+ * tls_rec.c  the TLS 1.3 record layer after the handshake (tls_rec.h)
  */
 #ifndef XMPP_C2S_H
 #define XMPP_C2S_H
@@ -44,19 +45,20 @@ struct conn {
     uint64_t id;             /* connection id: generation << 32 | table index */
     int fd;
     conn_state state;
-    SSL *ssl;                /* NULL before STARTTLS */
-    int tls;                 /* TLS established */
-    int authed;              /* SASL succeeded */
-    int bound;               /* resource bound, session active */
-    int restart;             /* reset the parser after the current feed */
-    int in_feed;             /* inside xml_stream_feed (parser callbacks may run) */
-    int header_sent;         /* our stream header was written */
-    int want_write;          /* EPOLLOUT armed */
-    int dirty;               /* on the flush list */
+    SSL *ssl;                /* during the TLS handshake, and after it unless rec took over */
+    struct tls_rec *rec;     /* TLS 1.3 records after the handshake (tls_rec.c), or NULL */
+    /* flags as bits: this struct lives as long as the connection */
+    unsigned tls : 1;        /* TLS established */
+    unsigned authed : 1;     /* SASL succeeded */
+    unsigned bound : 1;      /* resource bound, session active */
+    unsigned restart : 1;    /* reset the parser after the current feed */
+    unsigned in_feed : 1;    /* inside xml_stream_feed (parser callbacks may run) */
+    unsigned header_sent : 1; /* our stream header was written */
+    unsigned want_write : 1; /* EPOLLOUT armed */
+    unsigned dirty : 1;      /* on the flush list */
     xml_stream *parser;
-    buf_t out;               /* bytes waiting to be written */
-    char stream_id[33];      /* our stream id */
-    char peer[64];           /* client address for logs */
+    buf_t out;               /* bytes waiting to be written (freed when empty) */
+    char *peer;              /* client address for logs */
     /* SASL */
     sasl_mech mech;          /* mechanism in progress */
     scram_server *scram;     /* SCRAM exchange in progress */
@@ -98,6 +100,7 @@ struct c2s {
     uint32_t nfree;
     uint32_t nconns;         /* live connections */
     conn_t *dirty_head;      /* connections with output to flush */
+    uint64_t trim_timer;     /* pending heap trim (conn.c), or 0 */
     /* counters */
     uint64_t accepted, closed, stanzas_in, stanzas_out, auth_ok, auth_fail;
 };

@@ -5,13 +5,18 @@
  * Reads go straight to the stream parser (stream.c). Writes are queued
  * in c->out and flushed before the loop sleeps, so several stanzas for
  * one client leave in one write. Plain and TLS sockets differ only in
- * conn_io_read / conn_io_write. A connection is never freed while a
+ * conn_io_read / conn_io_write. A TLS 1.3 connection hands its records
+ * from OpenSSL to tls_rec.c once the handshake is over, which frees the
+ * SSL object; it then reads and writes the socket like a plain one, with
+ * records opened on input and sealed in c->out before a flush. A
+ * connection is never freed while a
  * callback may still hold it: conn_destroy closes and marks it, and the
  * flush hook frees it.
  */
 #include "c2s.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -20,10 +25,32 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tls_rec.h"
 
 #define CONN_READ_CHUNK 16384
+/* Delay between the end of a handshake or connection and the heap trim
+ * it asks for (see conn_trim_soon). */
+#define CONN_TRIM_DELAY_MS 1000
 
 static void conn_on_io(loop_t *l, int fd, unsigned events, void *ud);
+
+static void conn_trim(loop_t *l, uint64_t id, void *ud)
+{
+    c2s_t *s = ud;
+    s->trim_timer = 0;
+    malloc_trim(0);
+}
+
+/* A TLS handshake allocates tens of KiB for a moment (the SSL object,
+ * handshake buffers, certificates), and what an idle connection keeps
+ * afterwards sits between those holes, so glibc can rarely give the
+ * pages back by itself. A trim returns whole free pages to the kernel.
+ * It is batched: one per CONN_TRIM_DELAY_MS at most during a login or
+ * logout storm. */
+static void conn_trim_soon(c2s_t *s)
+{
+    if (!s->trim_timer) s->trim_timer = loop_add_timer(s->loop, CONN_TRIM_DELAY_MS, conn_trim, s);
+}
 
 static void conn_auth_timeout(loop_t *l, uint64_t id, void *ud)
 {
@@ -43,8 +70,9 @@ conn_t *conn_new(c2s_t *s, int fd, const char *peer)
     c->srv = s;
     c->fd = fd;
     c->state = CONN_HEADER;
-    snprintf(c->peer, sizeof c->peer, "%s", peer);
-    if (c2s_conn_register(s, c) < 0) {
+    c->peer = strdup(peer);
+    if (!c->peer || c2s_conn_register(s, c) < 0) {
+        free(c->peer);
         free(c);
         return NULL;
     }
@@ -52,6 +80,7 @@ conn_t *conn_new(c2s_t *s, int fd, const char *peer)
     if (!c->parser || loop_add_fd(s->loop, fd, LOOP_READ, conn_on_io, c) < 0) {
         c2s_conn_unregister(s, c);
         xml_stream_free(&c->parser);
+        free(c->peer);
         free(c);
         return NULL;
     }
@@ -89,7 +118,7 @@ void conn_write_node(conn_t *c, const xml_node *n)
  * nothing is available now. */
 static ssize_t conn_io_read(conn_t *c, char *p, size_t n)
 {
-    if (!c->ssl) {
+    if (!c->ssl) { /* plain, or records handled by c->rec */
         ssize_t r = read(c->fd, p, n);
         if (r < 0) return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
         return r;
@@ -106,7 +135,7 @@ static ssize_t conn_io_read(conn_t *c, char *p, size_t n)
 /* Write up to n bytes. Returns bytes written, -2 if it would block, -1 on error. */
 static ssize_t conn_io_write(conn_t *c, const char *p, size_t n)
 {
-    if (!c->ssl) {
+    if (!c->ssl) { /* plain, or records sealed by c->rec */
         ssize_t r = write(c->fd, p, n);
         if (r < 0) return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -2 : -1;
         return r;
@@ -129,6 +158,7 @@ static void conn_want_write(conn_t *c, int on)
 int conn_flush(conn_t *c)
 {
     if (c->state == CONN_CLOSED || c->state == CONN_TLS_HANDSHAKE) return 0;
+    if (c->rec && tls_rec_seal(c->rec, &c->out) < 0) return -1;
     while (buf_pending(&c->out) > 0) {
         ssize_t w = conn_io_write(c, buf_head(&c->out), buf_pending(&c->out));
         if (w == -2) {
@@ -137,7 +167,9 @@ int conn_flush(conn_t *c)
         }
         if (w < 0) return -1;
         buf_consume(&c->out, (size_t)w);
+        if (c->rec) tls_rec_wrote(c->rec, (size_t)w);
     }
+    buf_free(&c->out); /* an idle connection keeps no output buffer */
     conn_want_write(c, 0);
     return 0;
 }
@@ -150,7 +182,14 @@ static void conn_tls_step(conn_t *c)
         c->tls = 1;
         c->state = CONN_HEADER; /* the client restarts the stream */
         conn_want_write(c, 0);
-        log_debug("conn %llu TLS established (%s)", (unsigned long long)c->id, SSL_get_version(c->ssl));
+        c->rec = tls_rec_take_over(c->ssl);
+        log_debug("conn %llu TLS established (%s, records by %s)", (unsigned long long)c->id,
+                  SSL_get_version(c->ssl), c->rec ? "c2s" : "OpenSSL");
+        if (c->rec) {
+            SSL_free(c->ssl);
+            c->ssl = NULL;
+        }
+        conn_trim_soon(c->srv);
         return;
     }
     int e = SSL_get_error(c->ssl, r);
@@ -168,10 +207,28 @@ static void conn_tls_step(conn_t *c)
 int conn_start_tls(conn_t *c)
 {
     c->ssl = SSL_new(c->srv->tls_ctx);
-    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) return -1;
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1 || tls_rec_attach(c->ssl) < 0) return -1;
     c->state = CONN_TLS_HANDSHAKE;
     conn_tls_step(c);
     return 0;
+}
+
+/* Plaintext of a record: to the parser; stop once the connection ends. */
+static int conn_on_plain(void *ud, char *data, size_t len)
+{
+    conn_t *c = ud;
+    stream_input(c, data, len);
+    return c->state == CONN_CLOSED || c->state == CONN_CLOSING;
+}
+
+/* Bytes read from a socket whose records c->rec handles. */
+static void conn_rec_input(conn_t *c, char *data, size_t n)
+{
+    int rc = tls_rec_input(c->rec, data, n, conn_on_plain, c);
+    if (c->state == CONN_CLOSED) return;
+    if (rc == TLS_REC_CLOSED) conn_destroy(c, "connection closed by client");
+    else if (rc != TLS_REC_OK) conn_destroy(c, "TLS record error");
+    else if (tls_rec_wants_write(c->rec)) c2s_mark_dirty(c->srv, c);
 }
 
 static void conn_read_ready(conn_t *c)
@@ -188,7 +245,8 @@ static void conn_read_ready(conn_t *c)
             conn_destroy(c, n == 0 ? "connection closed by client" : "read error");
             return;
         }
-        stream_input(c, data, (size_t)n);
+        if (c->rec) conn_rec_input(c, data, (size_t)n);
+        else stream_input(c, data, (size_t)n);
         /* A short read took everything the socket had (epoll is
          * level-triggered: more input fires again), which saves the read
          * that would only say EAGAIN. */
@@ -250,7 +308,12 @@ void conn_destroy(conn_t *c, const char *reason)
 
 void conn_free(conn_t *c)
 {
-    if (c->ssl) SSL_free(c->ssl);
+    conn_trim_soon(c->srv);
+    if (c->ssl) {
+        tls_rec_detach(c->ssl); /* a handshake that never finished */
+        SSL_free(c->ssl);
+    }
+    tls_rec_free(&c->rec);
     xml_stream_free(&c->parser);
     scram_server_free(&c->scram);
     if (c->plain_pass) {
@@ -262,5 +325,6 @@ void conn_free(conn_t *c)
     free(c->user);
     free(c->bare);
     free(c->full);
+    free(c->peer);
     free(c);
 }

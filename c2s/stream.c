@@ -30,12 +30,13 @@ void stream_init(conn_t *c)
 static void stream_write_header(conn_t *c)
 {
     unsigned char rnd[16];
+    char stream_id[33];
     RAND_bytes(rnd, sizeof rnd);
-    for (int i = 0; i < 16; i++) snprintf(c->stream_id + 2 * i, 3, "%02x", rnd[i]);
+    for (int i = 0; i < 16; i++) snprintf(stream_id + 2 * i, 3, "%02x", rnd[i]);
     buf_t b = BUF_INIT;
     buf_puts(&b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
                  "xmlns:stream='http://etherx.jabber.org/streams' id='");
-    buf_puts(&b, c->stream_id);
+    buf_puts(&b, stream_id);
     buf_puts(&b, "' from='");
     buf_append_xml_escaped(&b, c->srv->domain, strlen(c->srv->domain), 1);
     buf_puts(&b, "' version='1.0' xml:lang='en'>");

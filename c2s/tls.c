@@ -1,7 +1,8 @@
 /*
  * tls.c - the OpenSSL server context of c2s: TLS 1.2 minimum, certificate
  * and key from the config (c2s.tls_cert, c2s.tls_key), one shared context
- * for all connections, small per-connection buffers.
+ * for all connections, small per-connection buffers, and the callbacks
+ * with which tls_rec.c takes over the records of TLS 1.3 connections.
  *
  * The handshake is most of the CPU a STARTTLS login costs, so the context
  * prefers the cheapest strong choices: AES-128-GCM with SHA-256 first (the
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "tls_rec.h"
 
 /* OpenSSL's three TLS 1.3 suites, in our preference order. */
 #define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
@@ -51,6 +53,7 @@ SSL_CTX *tls_server_ctx(const config_t *cfg)
         ctx = NULL;
         goto out;
     }
+    tls_rec_ctx_setup(ctx);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         tls_log_errors(cert);
         SSL_CTX_free(ctx);

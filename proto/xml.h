@@ -147,6 +147,9 @@ xml_err xml_stream_error(const xml_stream *s);
 /* Non-zero if the stream is open, healthy and between stanzas (no
  * partial stanza or text pending). */
 int xml_stream_idle(const xml_stream *s);
+/* Non-zero while the stream holds an expat parser: from the first byte
+ * of a stream until a feed leaves it idle with no unparsed byte. */
+int xml_stream_holds_parser(const xml_stream *s);
 /* Human-readable detail of the last error (never NULL). */
 const char *xml_stream_error_text(const xml_stream *s);
 /* Forget all state, ready for a new stream header (stream restart after

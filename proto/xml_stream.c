@@ -41,7 +41,19 @@
  * forbids XML_ParserReset from inside its own callbacks, so
  * xml_stream_reset (and xml_stream_free) must not be called from one;
  * xml_stream_reset returns -1 if it is. xml_stream_feed is not reentrant.
- * Reset frees the expat parser and creates a fresh one.
+ * Reset frees the expat parser; the next feed creates a fresh one.
+ *
+ * Idle streams hold no expat parser: an expat parser with its buffers and
+ * tables costs several KiB, and most connections spend most of their life
+ * between stanzas. When a feed ends with the stream open, no stanza begun
+ * and every byte consumed by expat, the parser is freed. The next feed
+ * creates a new one and first parses, without callbacks or limit checks, a
+ * copy of the stream's start tag reduced to its qualified name and its
+ * namespace declarations (the replay header, kept since the header was
+ * seen), so prefixes resolve and the closing tag matches as before. Byte
+ * offsets for the limits continue across the switch (base, replay_len).
+ * To reproduce the start tag's qualified name expat reports names as
+ * "uri\x01local\x01prefix" triplets.
  */
 #include "xml.h"
 
@@ -60,12 +72,12 @@
 #define FEED_PIECE 65536
 
 struct xml_stream {
-    XML_Parser p;            /* NULL only if re-creating it failed */
+    XML_Parser p;            /* NULL while no bytes of the stream are pending */
     xml_limits lim;
     xml_stream_cb cb;
     void *ud;
     xml_err err;             /* first error, XML_OK while healthy */
-    char errtext[200];
+    char *errtext;           /* detail of err, or NULL (then the condition) */
     int stopped;             /* xml_stream_stop was called; input ignored */
     int in_feed;             /* inside XML_Parse */
     int in_cb;               /* inside a user callback */
@@ -79,6 +91,12 @@ struct xml_stream {
     unsigned long long pos;  /* end of the furthest event reported so far */
     unsigned long long mark; /* start of the current stanza, or of the
                                 current outside-stanza region */
+    buf_t decls;             /* namespace declarations of the header being read */
+    const char *replay;      /* replay header once the stream is open, or NULL */
+    char *own_replay;        /* replay when it is not a shared one */
+    size_t replay_len;       /* bytes of replay fed to the current expat parser */
+    unsigned long long base; /* stream offset of the current parser's first real byte */
+    int replaying;           /* parsing the replay header: no callbacks */
 };
 
 void xml_limits_default(xml_limits *l)
@@ -127,7 +145,7 @@ static void fail(xml_stream *s, xml_err err, const char *fmt, ...)
     s->err = err;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(s->errtext, sizeof(s->errtext), fmt, ap);
+    if (vasprintf(&s->errtext, fmt, ap) < 0) s->errtext = NULL;
     va_end(ap);
     if (s->in_feed && s->p) XML_StopParser(s->p, XML_FALSE);
     drop_partial(s);
@@ -137,7 +155,7 @@ static void fail(xml_stream *s, xml_err err, const char *fmt, ...)
 static unsigned long long ev_start(const xml_stream *s)
 {
     XML_Index i = XML_GetCurrentByteIndex(s->p);
-    return i < 0 ? s->fed : (unsigned long long)i;
+    return i < 0 ? s->fed : (unsigned long long)i - s->replay_len + s->base;
 }
 
 /* Byte offset just past the current event (or past the furthest event seen,
@@ -181,6 +199,13 @@ static int flush_text(xml_stream *s)
 
 /* ---- building nodes from expat names ---- */
 
+/* Length of the local part of an expat name: up to the separator before
+ * the prefix of a triplet, or the end. */
+static size_t local_len(const char *local)
+{
+    return strcspn(local, "\x01");
+}
+
 /* Store attribute expanded name qname on n with the naming rules of
  * xml_tree.c: "local", "xml:local", or "{uri}local". 0/-1. */
 static int add_attr(xml_node *n, const char *qname, const char *value)
@@ -189,26 +214,30 @@ static int add_attr(xml_node *n, const char *qname, const char *value)
     if (!sep) return xml_attr_set(n, qname, value);
     buf_t b = BUF_INIT;
     size_t ulen = (size_t)(sep - qname);
+    int llen = (int)local_len(sep + 1);
     int rc;
     if (ulen == strlen(XMLNS_XML) && memcmp(qname, XMLNS_XML, ulen) == 0)
-        rc = buf_printf(&b, "xml:%s", sep + 1);
+        rc = buf_printf(&b, "xml:%.*s", llen, sep + 1);
     else
-        rc = buf_printf(&b, "{%.*s}%s", (int)ulen, qname, sep + 1);
+        rc = buf_printf(&b, "{%.*s}%.*s", (int)ulen, qname, llen, sep + 1);
     if (rc == 0) rc = xml_attr_set(n, b.data, value);
     buf_free(&b);
     return rc;
 }
 
-/* A new element for expat name qname ("uri\x01local" or "local") with the
- * attributes atts (name/value pairs). NULL on allocation failure. */
+/* A new element for expat name qname ("uri\x01local[\x01prefix]" or
+ * "local") with the attributes atts (name/value pairs). NULL on allocation
+ * failure. */
 static xml_node *make_element(const char *qname, const char **atts)
 {
     const char *sep = strchr(qname, NS_SEP);
     xml_node *n;
     if (sep) {
         char *ns = strndup(qname, (size_t)(sep - qname));
-        n = ns ? xml_node_new(sep + 1, ns) : NULL;
+        char *local = strndup(sep + 1, local_len(sep + 1));
+        n = ns && local ? xml_node_new(local, ns) : NULL;
         free(ns);
+        free(local);
     } else {
         n = xml_node_new(qname, "");
     }
@@ -252,6 +281,52 @@ static void deliver_close(xml_stream *s)
 
 /* ---- expat handlers ---- */
 
+/* The replay headers of nearly every client stream, shared rather than
+ * kept per stream. */
+static const char *const common_replays[] = {
+    "<stream:stream xmlns='jabber:client' xmlns:stream='" STREAMS_NS "'>",
+    "<stream:stream xmlns:stream='" STREAMS_NS "' xmlns='jabber:client'>",
+};
+
+static void free_replay(xml_stream *s)
+{
+    free(s->own_replay);
+    s->own_replay = NULL;
+    s->replay = NULL;
+}
+
+/* Keep the replay header for the stream element qname: its qualified name
+ * as written and the namespace declarations gathered in s->decls. 0/-1. */
+static int keep_replay(xml_stream *s, const char *qname)
+{
+    const char *local = strchr(qname, NS_SEP);
+    local = local ? local + 1 : qname;
+    size_t llen = local_len(local);
+    const char *prefix = local[llen] == NS_SEP ? local + llen + 1 : NULL;
+    buf_t b = BUF_INIT;
+    int rc = buf_puts(&b, "<");
+    if (rc == 0 && prefix) rc = buf_printf(&b, "%s:", prefix);
+    if (rc == 0) rc = buf_append(&b, local, llen);
+    if (rc == 0 && s->decls.len) rc = buf_append(&b, s->decls.data, s->decls.len);
+    if (rc == 0) rc = buf_puts(&b, ">");
+    buf_free(&s->decls);
+    if (rc < 0) {
+        buf_free(&b);
+        return -1;
+    }
+    free_replay(s);
+    for (size_t i = 0; i < sizeof common_replays / sizeof common_replays[0]; i++) {
+        if (strcmp(b.data, common_replays[i]) == 0) {
+            buf_free(&b);
+            s->replay = common_replays[i];
+            return 0;
+        }
+    }
+    s->own_replay = buf_steal(&b, NULL);
+    s->replay = s->own_replay;
+    return 0;
+}
+
 /* The depth-0 element: validate it as the stream header and report it. */
 static void open_stream(xml_stream *s, const char *qname, const char **atts)
 {
@@ -264,6 +339,8 @@ static void open_stream(xml_stream *s, const char *qname, const char **atts)
         fail(s, XML_ERR_BAD_FORMAT, "root element <%.64s/> is not <stream:stream/>", h->name);
     } else if (strcmp(h->ns, STREAMS_NS) != 0) {
         fail(s, XML_ERR_INVALID_NAMESPACE, "stream namespace '%.100s' is not " STREAMS_NS, h->ns);
+    } else if (keep_replay(s, qname) < 0) {
+        fail(s, XML_ERR_NOMEM, "out of memory");
     } else if (check_outside(s, ev_end(s)) == 0) {
         s->depth = 1;
         s->mark = s->pos;
@@ -300,6 +377,10 @@ static void XMLCALL on_start(void *ud, const XML_Char *qname, const XML_Char **a
 {
     xml_stream *s = ud;
     if (halted(s)) return;
+    if (s->replaying) { /* the replay header stands for the open stream */
+        s->depth = 1;
+        return;
+    }
     unsigned long n = s->pending_decls;
     s->pending_decls = 0;
     for (size_t i = 0; atts[i]; i += 2) n++;
@@ -352,12 +433,27 @@ static void XMLCALL on_text(void *ud, const XML_Char *t, int len)
     if (buf_append(&s->text, t, (size_t)len) < 0) fail(s, XML_ERR_NOMEM, "out of memory");
 }
 
+/* Add a declaration of the stream header to s->decls, as written in the
+ * replay header. 0/-1. */
+static int record_decl(xml_stream *s, const char *prefix, const char *uri)
+{
+    int rc = prefix ? buf_printf(&s->decls, " xmlns:%s='", prefix) : buf_puts(&s->decls, " xmlns='");
+    if (rc == 0 && uri) rc = buf_append_xml_escaped(&s->decls, uri, strlen(uri), 1);
+    if (rc == 0) rc = buf_puts(&s->decls, "'");
+    return rc;
+}
+
 static void XMLCALL on_ns_decl(void *ud, const XML_Char *prefix, const XML_Char *uri)
 {
     xml_stream *s = ud;
-    if (halted(s)) return;
+    if (halted(s) || s->replaying) return;
     s->pending_decls++;
-    if (s->depth != 0 || prefix) return;
+    if (s->depth != 0) return;
+    if (record_decl(s, prefix, uri) < 0) {
+        fail(s, XML_ERR_NOMEM, "out of memory");
+        return;
+    }
+    if (prefix) return;
     free(s->default_ns);
     s->default_ns = strdup(uri ? uri : "");
     if (!s->default_ns) fail(s, XML_ERR_NOMEM, "out of memory");
@@ -419,16 +515,10 @@ static unsigned long parser_salt(void)
     return salt;
 }
 
-/* Make s->p ready for a new document: a fresh expat parser, or the old
- * one reset (which keeps its buffers), configured. 0/-1. */
+/* Give s (which has none) a fresh, configured expat parser. 0/-1. */
 static int make_parser(xml_stream *s)
 {
-    XML_Parser p = s->p;
-    if (p && XML_ParserReset(p, "UTF-8") != XML_TRUE) {
-        XML_ParserFree(p);
-        p = s->p = NULL;
-    }
-    if (!p) p = XML_ParserCreateNS("UTF-8", NS_SEP);
+    XML_Parser p = XML_ParserCreateNS("UTF-8", NS_SEP);
     if (!p) return -1;
     XML_SetHashSalt(p, parser_salt());
     XML_SetUserData(p, s);
@@ -442,19 +532,25 @@ static int make_parser(xml_stream *s)
     XML_SetProcessingInstructionHandler(p, on_pi);
     XML_SetCommentHandler(p, on_comment);
     XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
+    XML_SetReturnNSTriplet(p, XML_TRUE);
     s->p = p;
     return 0;
 }
 
-/* Release everything tied to the current stream, keeping config and the
- * expat parser (reset by make_parser, freed by xml_stream_free). */
+/* Release everything tied to the current stream but the expat parser,
+ * keeping the configuration. */
 static void clear_state(xml_stream *s)
 {
     drop_partial(s);
     free(s->default_ns);
     s->default_ns = NULL;
+    buf_free(&s->decls);
+    free_replay(s);
+    s->replay_len = 0;
+    s->base = 0;
     s->err = XML_OK;
-    s->errtext[0] = '\0';
+    free(s->errtext);
+    s->errtext = NULL;
     s->stopped = 0;
     s->depth = 0;
     s->pending_decls = 0;
@@ -474,10 +570,6 @@ xml_stream *xml_stream_new(const xml_limits *limits, const xml_stream_cb *cb, vo
     }
     if (cb) s->cb = *cb;
     s->ud = ud;
-    if (make_parser(s) < 0) {
-        free(s);
-        return NULL;
-    }
     return s;
 }
 
@@ -514,10 +606,51 @@ static int feed_piece(xml_stream *s, const char *data, size_t len)
     return check_after_feed(s);
 }
 
+/* Free the expat parser if the stream is idle and expat holds no
+ * unparsed bytes (a partial token would be lost). */
+static void release_if_idle(xml_stream *s)
+{
+    if (!s->p || !s->replay || !xml_stream_idle(s)) return;
+    XML_Index i = XML_GetCurrentByteIndex(s->p);
+    if (i < 0 || ev_start(s) != s->fed) return;
+    XML_ParserFree(s->p);
+    s->p = NULL;
+    buf_free(&s->text);
+    s->base = s->fed;
+    s->replay_len = 0;
+}
+
+/* Create the expat parser of a stream that has none: for a new stream
+ * plainly, for an open one brought to its state with the replay header.
+ * 0/-1. */
+static int restore_parser(xml_stream *s)
+{
+    if (make_parser(s) < 0) {
+        fail(s, XML_ERR_NOMEM, "out of memory creating the XML parser");
+        return -1;
+    }
+    if (!s->replay) return 0;
+    size_t n = strlen(s->replay);
+    s->replaying = 1;
+    s->in_feed = 1;
+    enum XML_Status st = XML_Parse(s->p, s->replay, (int)n, XML_FALSE);
+    s->in_feed = 0;
+    s->replaying = 0;
+    s->replay_len = n;
+    if (s->err != XML_OK) return -1;
+    if (st != XML_STATUS_OK || s->depth != 1) {
+        fail(s, XML_ERR_NOMEM, "cannot restore the XML parser");
+        return -1;
+    }
+    return 0;
+}
+
 int xml_stream_feed(xml_stream *s, const char *data, size_t len)
 {
     if (!s || s->err != XML_OK || s->in_feed) return -1;
     if (s->stopped) return 0;
+    if (len == 0) return 0;
+    if (!s->p && restore_parser(s) < 0) return -1;
     while (len > 0) {
         size_t n = len > FEED_PIECE ? FEED_PIECE : len;
         int rc = feed_piece(s, data, n);
@@ -525,6 +658,7 @@ int xml_stream_feed(xml_stream *s, const char *data, size_t len)
         data += n;
         len -= n;
     }
+    release_if_idle(s);
     return 0;
 }
 
@@ -540,6 +674,11 @@ int xml_stream_idle(const xml_stream *s)
     return s && s->err == XML_OK && !s->stopped && s->depth == 1 && !s->stanza && s->text.len == 0;
 }
 
+int xml_stream_holds_parser(const xml_stream *s)
+{
+    return s && s->p != NULL;
+}
+
 xml_err xml_stream_error(const xml_stream *s)
 {
     return s ? s->err : XML_ERR_NOMEM;
@@ -549,18 +688,15 @@ const char *xml_stream_error_text(const xml_stream *s)
 {
     if (!s) return "no parser";
     if (s->err == XML_OK) return "no error";
-    return s->errtext[0] ? s->errtext : xml_err_condition(s->err);
+    return s->errtext ? s->errtext : xml_err_condition(s->err);
 }
 
 int xml_stream_reset(xml_stream *s)
 {
     if (!s || s->in_cb || s->in_feed) return -1;
     clear_state(s);
-    if (make_parser(s) < 0) {
-        s->err = XML_ERR_NOMEM;
-        snprintf(s->errtext, sizeof(s->errtext), "out of memory creating the XML parser");
-        return -1;
-    }
+    if (s->p) XML_ParserFree(s->p); /* the next feed creates one */
+    s->p = NULL;
     return 0;
 }
 

@@ -669,6 +669,68 @@ static void test_stop_and_reset(void)
 }
 
 
+/* ---- idle streams release their expat parser ---- */
+
+static void test_idle_release(void)
+{
+    coll c;
+    coll_init(&c, NULL);
+    CHECK(!xml_stream_holds_parser(c.s));
+    CHECK_INT(feed_str(c.s, "<s:stream xmlns:s='http://etherx.jabber.org/streams' "
+                            "xmlns='jabber:client' xmlns:db='jabber:server:dialback' "
+                            "xmlns:q='a&amp;b&apos;c'>"), 0);
+    CHECK_INT(c.opens, 1);
+    CHECK(!xml_stream_holds_parser(c.s));
+    CHECK_INT(feed_str(c.s, "<message><body>1</body></message><mess"), 0);
+    CHECK(xml_stream_holds_parser(c.s)); /* "<mess" is still in expat */
+    CHECK_INT(feed_str(c.s, "age/>"), 0);
+    CHECK(!xml_stream_holds_parser(c.s));
+    CHECK_INT(feed_str(c.s, "<db:result/><q:x/><iq"), 0);
+    CHECK_INT(feed_str(c.s, "/>  "), 0);
+    CHECK(!xml_stream_holds_parser(c.s));
+    CHECK_INT(c.nst, 5);
+    if (c.nst == 5) {
+        CHECK_STR(c.st[1]->name, "message");
+        CHECK_STR(c.st[1]->ns, "jabber:client");
+        CHECK_STR(c.st[2]->ns, "jabber:server:dialback");
+        CHECK_STR(c.st[3]->ns, "a&b'c");
+        CHECK_STR(c.st[4]->name, "iq");
+    }
+    CHECK_INT(feed_str(c.s, "<s:stream/>"), 0); /* a stanza named like the stream */
+    CHECK_INT(c.nst, 6);
+    CHECK_INT(feed_str(c.s, "</s:stream>"), 0);
+    CHECK_INT(c.closes, 1);
+    CHECK_INT(xml_stream_error(c.s), XML_OK);
+    coll_free(&c);
+
+    /* a mismatched close tag is still caught after a release */
+    CHECK_INT(stream_error_for(NULL, HDR "<a/>", "</stream>"), XML_ERR_NOT_WELL_FORMED);
+    /* the replay header must not be taken for a second header */
+    coll_init(&c, NULL);
+    CHECK_INT(feed_str(c.s, HDR), 0);
+    CHECK_INT(feed_str(c.s, "<a/>"), 0);
+    CHECK_INT(feed_str(c.s, "<b/>"), 0);
+    CHECK_INT(c.opens, 1);
+    CHECK_INT(c.nst, 2);
+    coll_free(&c);
+}
+
+/* Whitespace fed in many feeds, each ending idle, still counts against
+ * max_buffer. */
+static void test_idle_release_keeps_limits(void)
+{
+    xml_limits lim;
+    xml_limits_default(&lim);
+    lim.max_buffer = 1024;
+    coll c;
+    coll_init(&c, &lim);
+    int rc = feed_str(c.s, HDR "<a/>");
+    for (int i = 0; rc == 0 && i < 2000; i++) rc = feed_str(c.s, " ");
+    CHECK_INT(rc, -1);
+    CHECK_INT(xml_stream_error(c.s), XML_ERR_POLICY_VIOLATION);
+    coll_free(&c);
+}
+
 /* xml_parse_document keeps one stream across documents: good documents
  * between bad ones (truncated, two roots, junk, a closing stream tag, an
  * XML declaration) must each parse alone, over more than one restart. */
@@ -712,6 +774,8 @@ int main(void)
     RUN(test_foreign_attr_roundtrip);
     RUN(test_parse_document);
     RUN(test_stream_basic);
+    RUN(test_idle_release);
+    RUN(test_idle_release_keeps_limits);
     RUN(test_partial_stanza_freed);
     RUN(test_byte_at_a_time);
     RUN(test_utf8_split);
