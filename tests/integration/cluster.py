@@ -85,10 +85,11 @@ class ClusterError(Exception):
 class Cluster:
     """One running cluster; see the module docstring."""
 
-    def __init__(self, basedir: Path, domain="localhost", sm_config=None):
+    def __init__(self, basedir: Path, domain="localhost", sm_config=None, direct=True):
         self.basedir = Path(basedir)
         self.domain = domain
         self.sm_config = dict(sm_config or {})   # extra sm.* keys written into the config
+        self.direct = direct    # False: drop the config's direct links (routers only)
         self.bin = build_dir() / "bin"
         self.generation = 0
         self.procs = {}         # node -> Popen (plus "redis")
@@ -111,6 +112,8 @@ class Cluster:
         self.config = Path(vals["config"])
         if self.sm_config:
             self._add_sm_config()
+        if not self.direct:
+            self._drop_direct_links()
         self.port = int(vals["client_port"])
         self.redis_port = int(vals["redis_port"])
         self.cert = self.var / "cert.pem"
@@ -142,6 +145,26 @@ class Cluster:
             raise ClusterError(f"no 'sm:' section in {self.config}")
         lines = "".join(f"  {k}: {v}\n" for k, v in self.sm_config.items())
         self.config.write_text(text.replace(anchor, anchor + lines, 1))
+
+    def _drop_direct_links(self):
+        """Remove the 'direct:' block mkvar wrote: every envelope then goes
+        through a router."""
+        text = self.config.read_text()
+        new = re.sub(r"\ndirect:\n(?:  .*\n)+", "\n", text, count=1)
+        if new == text:
+            raise ClusterError(f"no 'direct:' block in {self.config}")
+        self.config.write_text(new)
+
+    def restart_node(self, node, ready_timeout=30.0):
+        """Start a node that was stopped or killed, and wait for its 'ready'."""
+        since = self.log_offsets()
+        self._start_node(node)
+        deadline = time.monotonic() + ready_timeout
+        while not self.find_log(node, r"ready\b", since):
+            self._check_alive(f"while restarting {node}")
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{node} did not log 'ready' after a restart\n" + self.log_tail(node))
+            time.sleep(0.05)
 
     def _start_redis(self):
         log = open(self.logdir / "redis.log", "ab")
