@@ -87,6 +87,7 @@ struct c2s {
     const char *domain;      /* served domain, normalized (points to domain_buf) */
     char domain_buf[JID_PART_MAX + 1];
     SSL_CTX *tls_ctx;
+    int tls_takeover;        /* records of TLS 1.3 connections by tls_rec.c */
     int require_tls;
     xml_limits limits;
     unsigned auth_timeout_ms;
@@ -166,6 +167,8 @@ void bind_unbind(conn_t *c, const char *reason);
 void bind_free_held(conn_t *c);
 
 /* tls.c */
-SSL_CTX *tls_server_ctx(const config_t *cfg);
+/* The server context; *takeover tells whether TLS 1.3 connections hand
+ * their records to tls_rec.c after the handshake (c2s.tls_record_takeover). */
+SSL_CTX *tls_server_ctx(const config_t *cfg, int *takeover);
 
 #endif

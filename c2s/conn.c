@@ -7,9 +7,9 @@
  * one client leave in one write. Plain and TLS sockets differ only in
  * conn_io_read / conn_io_write. A TLS 1.3 connection hands its records
  * from OpenSSL to tls_rec.c once the handshake is over, which frees the
- * SSL object; it then reads and writes the socket like a plain one, with
- * records opened on input and sealed in c->out before a flush. A
- * connection is never freed while a
+ * SSL object (unless c2s.tls_record_takeover is false); it then reads and
+ * writes the socket like a plain one, with records opened on input and
+ * sealed in c->out before a flush. A connection is never freed while a
  * callback may still hold it: conn_destroy closes and marks it, and the
  * flush hook frees it.
  */
@@ -182,7 +182,7 @@ static void conn_tls_step(conn_t *c)
         c->tls = 1;
         c->state = CONN_HEADER; /* the client restarts the stream */
         conn_want_write(c, 0);
-        c->rec = tls_rec_take_over(c->ssl);
+        c->rec = c->srv->tls_takeover ? tls_rec_take_over(c->ssl) : NULL;
         log_debug("conn %llu TLS established (%s, records by %s)", (unsigned long long)c->id,
                   SSL_get_version(c->ssl), c->rec ? "c2s" : "OpenSSL");
         if (c->rec) {
@@ -207,7 +207,8 @@ static void conn_tls_step(conn_t *c)
 int conn_start_tls(conn_t *c)
 {
     c->ssl = SSL_new(c->srv->tls_ctx);
-    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1 || tls_rec_attach(c->ssl) < 0) return -1;
+    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) return -1;
+    if (c->srv->tls_takeover && tls_rec_attach(c->ssl) < 0) return -1;
     c->state = CONN_TLS_HANDSHAKE;
     conn_tls_step(c);
     return 0;

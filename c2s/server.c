@@ -224,7 +224,7 @@ int c2s_run(const config_t *cfg, loop_t *loop, const char *node_id)
         goto out;
     }
     s->domain = s->domain_buf;
-    s->tls_ctx = tls_server_ctx(cfg);
+    s->tls_ctx = tls_server_ctx(cfg, &s->tls_takeover);
     if (!s->tls_ctx) goto out;
     s->bus = bus_open(loop, cfg, node_id, c2s_on_bus, s);
     if (!s->bus) goto out;

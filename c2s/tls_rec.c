@@ -33,6 +33,7 @@
 #define REC_TAG 16
 #define REC_IV 12
 #define REC_MAX_PLAIN 16384
+#define REC_MAX_INNER (REC_MAX_PLAIN + 1) /* content, type and padding */
 #define REC_MAX_CIPHER (REC_MAX_PLAIN + 256)
 #define SECRET_MAX 48
 #define KEY_MAX 32
@@ -41,6 +42,10 @@
 #define CT_HANDSHAKE 22
 #define CT_APPDATA 23
 #define HS_KEY_UPDATE 24
+#define KEY_UPDATE_LEN 5 /* type, 24-bit length 1, request_update */
+
+#define ALERT_CLOSE_NOTIFY 0
+#define ALERT_USER_CANCELED 90
 
 typedef struct rec_suite {
     uint16_t id;          /* TLS cipher suite number */
@@ -81,6 +86,7 @@ struct tls_rec {
     unsigned char have[2];   /* capture: secret seen per direction */
     unsigned char secret_len;
     unsigned char update_due; /* the peer asked for a KeyUpdate */
+    unsigned char ku_have;   /* bytes of a KeyUpdate split across records */
 };
 
 /* ---- key schedule ---- */
@@ -309,6 +315,14 @@ static int seal_key_update(tls_rec *r, buf_t *out)
     return dir_update(&r->dir[DIR_WRITE], r->suite);
 }
 
+/* Our KeyUpdate if the peer asked for one or the write key has protected
+ * as many records as it should (RFC 8446 section 5.5). 0/-1. */
+static int seal_key_update_if_due(tls_rec *r, buf_t *out)
+{
+    if (!r->update_due && r->dir[DIR_WRITE].seq < TLS_REC_REKEY_RECORDS) return 0;
+    return seal_key_update(r, out);
+}
+
 int tls_rec_seal(tls_rec *r, buf_t *out)
 {
     size_t plain = buf_pending(out) - r->sealed;
@@ -318,10 +332,11 @@ int tls_rec_seal(tls_rec *r, buf_t *out)
     size_t records = plain / REC_MAX_PLAIN + 2;
     int rc = buf_reserve(&ct, r->sealed + plain + records * (REC_HDR + 1 + REC_TAG));
     if (rc == 0) rc = buf_append(&ct, buf_head(out), r->sealed);
-    if (rc == 0 && r->update_due) rc = seal_key_update(r, &ct);
+    if (rc == 0) rc = seal_key_update_if_due(r, &ct);
     while (rc == 0 && plain > 0) {
         size_t n = plain > REC_MAX_PLAIN ? REC_MAX_PLAIN : plain;
-        rc = seal_record(r, &ct, CT_APPDATA, p, n);
+        rc = seal_key_update_if_due(r, &ct);
+        if (rc == 0) rc = seal_record(r, &ct, CT_APPDATA, p, n);
         p += n;
         plain -= n;
     }
@@ -349,6 +364,11 @@ void tls_rec_wrote(tls_rec *r, size_t n)
 int tls_rec_wants_write(const tls_rec *r)
 {
     return r->update_due;
+}
+
+void tls_rec_set_seq(tls_rec *r, int write, uint64_t seq)
+{
+    r->dir[write ? DIR_WRITE : DIR_READ].seq = seq;
 }
 
 /* ---- opening records ---- */
@@ -383,32 +403,61 @@ static long open_record(tls_rec *r, unsigned char *p, size_t size)
     return (long)n;
 }
 
-/* A handshake record after the handshake: only a whole KeyUpdate. */
+/* Byte i of a KeyUpdate: the header, then request_update 0 or 1. */
+static int key_update_byte_ok(size_t i, unsigned char c)
+{
+    static const unsigned char hdr[KEY_UPDATE_LEN - 1] = {HS_KEY_UPDATE, 0, 0, 1};
+    return i < sizeof hdr ? c == hdr[i] : c <= 1;
+}
+
+/* A handshake record after the handshake. The only message a client may
+ * send now is KeyUpdate (no post-handshake authentication is offered, and
+ * NewSessionTicket goes the other way). RFC 8446 section 5.1 lets it come
+ * in pieces over several records, but a key change follows it, so it must
+ * end with its record; and handshake records carry no empty fragments. */
 static int handle_handshake(tls_rec *r, const unsigned char *m, size_t n)
 {
-    if (n != 5 || m[0] != HS_KEY_UPDATE || m[1] != 0 || m[2] != 0 || m[3] != 1 || m[4] > 1) return TLS_REC_ERROR;
+    if (n == 0) return TLS_REC_ERROR;
+    for (size_t i = 0; i < n; i++) {
+        if (r->ku_have == KEY_UPDATE_LEN || !key_update_byte_ok(r->ku_have, m[i])) return TLS_REC_ERROR;
+        r->ku_have++;
+    }
+    if (r->ku_have < KEY_UPDATE_LEN) return TLS_REC_OK; /* the rest comes in the next record */
+    r->ku_have = 0;
     if (dir_update(&r->dir[DIR_READ], r->suite) < 0) return TLS_REC_ERROR;
-    if (m[4] == 1) r->update_due = 1;
+    if (m[n - 1] == 1) r->update_due = 1;
     return TLS_REC_OK;
+}
+
+/* An alert record (section 6): exactly one alert. Its level is ignored, as
+ * TLS 1.3 defines each alert's severity: close_notify ends the stream,
+ * user_canceled is a closure alert that a close_notify follows, and every
+ * other alert is an error. */
+static int handle_alert(const unsigned char *m, size_t n)
+{
+    if (n != 2) return TLS_REC_ERROR;
+    if (m[1] == ALERT_CLOSE_NOTIFY) return TLS_REC_CLOSED;
+    return m[1] == ALERT_USER_CANCELED ? TLS_REC_OK : TLS_REC_ERROR;
 }
 
 /* Open one complete record and act on its content. */
 static int handle_record(tls_rec *r, unsigned char *p, size_t size, tls_rec_data_fn fn, void *ud, int *stop)
 {
     long n = open_record(r, p, size);
-    if (n < 0) return TLS_REC_ERROR;
+    /* The limit covers the padding too (section 5.4): record_overflow. */
+    if (n < 0 || n > REC_MAX_INNER) return TLS_REC_ERROR;
     unsigned char *m = p + REC_HDR;
     while (n > 0 && m[n - 1] == 0) n--; /* padding */
     if (n == 0) return TLS_REC_ERROR;
     unsigned char type = m[--n];
-    if (n > REC_MAX_PLAIN) return TLS_REC_ERROR;
+    /* Nothing may come between the pieces of a handshake message. */
+    if (r->ku_have > 0 && type != CT_HANDSHAKE) return TLS_REC_ERROR;
     switch (type) {
     case CT_APPDATA:
         if (n > 0) *stop = fn(ud, (char *)m, (size_t)n);
         return TLS_REC_OK;
     case CT_ALERT:
-        /* close_notify ends the stream; any other alert is fatal here */
-        return n == 2 && m[1] == 0 ? TLS_REC_CLOSED : TLS_REC_ERROR;
+        return handle_alert(m, (size_t)n);
     case CT_HANDSHAKE:
         return handle_handshake(r, m, (size_t)n);
     default:

@@ -10,10 +10,13 @@
  * taken over exactly (TLS 1.2, an unknown suite, bytes OpenSSL buffered)
  * simply keeps its SSL object.
  *
- * Handled after the take-over: application data, close_notify (other
- * alerts end the connection), KeyUpdate in both directions. Anything else
- * (post-handshake authentication, renegotiation attempts, malformed or
- * unauthentic records) is a fatal error; the caller closes the connection.
+ * Handled after the take-over: application data, close_notify and
+ * user_canceled (other alerts end the connection), KeyUpdate in both
+ * directions (also split across records, and ours before a write key has
+ * protected TLS_REC_REKEY_RECORDS records). Anything else (post-handshake
+ * authentication, renegotiation attempts, change_cipher_spec, malformed,
+ * oversized or unauthentic records) is a fatal error; the caller closes
+ * the connection.
  *
  * Output is kept in the caller's buf_t: ciphertext ready to be written at
  * its head (tls_rec_sealed() bytes), plaintext not yet protected after it.
@@ -22,6 +25,7 @@
 #define XMPP_TLS_REC_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <openssl/ssl.h>
 
 #include "buf.h"
@@ -53,8 +57,9 @@ enum { TLS_REC_OK = 0, TLS_REC_CLOSED = 1, TLS_REC_ERROR = -1 };
  * place), keeping an incomplete record for the next call. Returns
  * TLS_REC_OK, TLS_REC_CLOSED after a close_notify, or TLS_REC_ERROR. */
 int tls_rec_input(tls_rec *r, char *data, size_t len, tls_rec_data_fn fn, void *ud);
-/* Protect the plaintext of out (after the sealed head) into records, and
- * a KeyUpdate the peer asked for. 0/-1 (out of memory: out unchanged). */
+/* Protect the plaintext of out (after the sealed head) into records, with
+ * a KeyUpdate first if the peer asked for one or the write key is worn.
+ * 0/-1 (out of memory: out unchanged, but the connection cannot go on). */
 int tls_rec_seal(tls_rec *r, buf_t *out);
 /* Bytes at the head of out that are ciphertext. */
 size_t tls_rec_sealed(const tls_rec *r);
@@ -62,5 +67,13 @@ size_t tls_rec_sealed(const tls_rec *r);
 void tls_rec_wrote(tls_rec *r, size_t n);
 /* Non-zero if a record must be sent even without plaintext (KeyUpdate). */
 int tls_rec_wants_write(const tls_rec *r);
+
+/* Records protected with one write key before tls_rec_seal updates it
+ * (RFC 8446 section 5.5: AES-GCM keys are good for about 2^24.5 records). */
+#define TLS_REC_REKEY_RECORDS (1ull << 24)
+
+/* For unit tests: set the sequence number of the current read (write = 0)
+ * or write (write = 1) key, to reach the limits without 2^24 records. */
+void tls_rec_set_seq(tls_rec *r, int write, uint64_t seq);
 
 #endif

@@ -2,16 +2,21 @@
  * test_tls_rec.c - unit tests for c2s/tls_rec.c: an OpenSSL client talks
  * over a socketpair to a server whose records tls_rec takes over after
  * the handshake, for every TLS 1.3 suite, with session tickets, KeyUpdate
- * both ways, records split across reads, tampering and close_notify.
+ * both ways, records split across reads, tampering and close_notify; and
+ * hand-made records against the rules of RFC 8446 sections 4.6.3, 5 and 6.
  */
 #include "test.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -57,9 +62,32 @@ static int collect(void *ud, char *data, size_t len)
     return 0;
 }
 
-/* Handshake a client (limited to max_version, and to suites if not NULL)
- * with a server; take over the server's records. 0/-1. */
-static int pair_open(pair *p, int max_version, const char *suites)
+/* The client's traffic secrets (TLS_AES_128_GCM_SHA256), from its keylog:
+ * with them a test makes records the client's OpenSSL would never send,
+ * and opens the server's records itself. */
+static unsigned char client_secret[32], server_secret[32];
+
+static void client_keylog(const SSL *ssl, const char *line)
+{
+    unsigned char *dst;
+    if (strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) == 0) dst = client_secret;
+    else if (strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24) == 0) dst = server_secret;
+    else return;
+    const char *hex = strrchr(line, ' ') + 1;
+    for (size_t i = 0; i < 32 && hex[2 * i] && hex[2 * i + 1]; i++) sscanf(hex + 2 * i, "%2hhx", &dst[i]);
+}
+
+typedef struct pair_opts {
+    int max_version;
+    const char *suites;  /* client's TLS 1.3 suites, or NULL */
+    int tickets;         /* the server's session tickets, or -1: OpenSSL's default */
+    int read_ahead;      /* the server reads ahead (buffers bytes past a record) */
+    const char *early;   /* the client writes this right after its Finished */
+} pair_opts;
+
+/* Handshake a client with a server; take over the server's records.
+ * 0/-1. */
+static int pair_open_opts(pair *p, const pair_opts *o)
 {
     memset(p, 0, sizeof *p);
     int sv[2];
@@ -73,9 +101,12 @@ static int pair_open(pair *p, int max_version, const char *suites)
     if (!p->sctx || !p->cctx || use_test_cert(p->sctx) < 0) return -1;
     SSL_CTX_set_min_proto_version(p->sctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(p->sctx, SSL_MODE_RELEASE_BUFFERS);
+    if (o->tickets >= 0) SSL_CTX_set_num_tickets(p->sctx, (size_t)o->tickets);
+    if (o->read_ahead) SSL_CTX_set_read_ahead(p->sctx, 1);
     tls_rec_ctx_setup(p->sctx);
-    SSL_CTX_set_max_proto_version(p->cctx, max_version);
-    if (suites) SSL_CTX_set_ciphersuites(p->cctx, suites);
+    SSL_CTX_set_max_proto_version(p->cctx, o->max_version);
+    SSL_CTX_set_keylog_callback(p->cctx, client_keylog);
+    if (o->suites) SSL_CTX_set_ciphersuites(p->cctx, o->suites);
     p->server = SSL_new(p->sctx);
     p->client = SSL_new(p->cctx);
     SSL_set_fd(p->server, p->sfd);
@@ -83,7 +114,10 @@ static int pair_open(pair *p, int max_version, const char *suites)
     if (tls_rec_attach(p->server) < 0) return -1;
     int sdone = 0, cdone = 0;
     for (int i = 0; i < 100 && !(sdone && cdone); i++) {
-        if (!cdone) cdone = SSL_connect(p->client) == 1;
+        if (!cdone && SSL_connect(p->client) == 1) {
+            cdone = 1;
+            if (o->early) SSL_write(p->client, o->early, (int)strlen(o->early));
+        }
         if (!sdone) sdone = SSL_accept(p->server) == 1;
     }
     if (!sdone || !cdone) return -1;
@@ -93,6 +127,14 @@ static int pair_open(pair *p, int max_version, const char *suites)
         p->server = NULL;
     }
     return 0;
+}
+
+/* Handshake a client (limited to max_version, and to suites if not NULL)
+ * with a server; take over the server's records. 0/-1. */
+static int pair_open(pair *p, int max_version, const char *suites)
+{
+    pair_opts o = {max_version, suites, -1, 0, NULL};
+    return pair_open_opts(p, &o);
 }
 
 static void pair_close(pair *p)
@@ -298,6 +340,385 @@ static void test_close_notify(void)
     pair_close(&p);
 }
 
+/* ---- hand-made records (TLS_AES_128_GCM_SHA256) ---- */
+
+#define T_SUITE "TLS_AES_128_GCM_SHA256"
+#define T_REC_MAX (5 + 16384 + 256)
+
+/* One direction of a record layer, written independently of tls_rec.c
+ * (OpenSSL's TLS13-KDF for the key schedule). */
+typedef struct tdir {
+    unsigned char secret[32], key[16], iv[12];
+    uint64_t seq;
+} tdir;
+
+/* HKDF-Expand-Label(secret, label, "", n) with SHA-256. */
+static void t_expand(const unsigned char *secret, const char *label, unsigned char *out, size_t n)
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "TLS13-KDF", NULL);
+    EVP_KDF_CTX *k = EVP_KDF_CTX_new(kdf);
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, 32),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PREFIX, (void *)"tls13 ", 6),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_LABEL, (void *)label, strlen(label)),
+        OSSL_PARAM_construct_end()};
+    CHECK(k && EVP_KDF_derive(k, out, n, params) == 1);
+    EVP_KDF_CTX_free(k);
+    EVP_KDF_free(kdf);
+}
+
+static void tdir_init(tdir *d, const unsigned char *secret, uint64_t seq)
+{
+    memmove(d->secret, secret, 32);
+    t_expand(d->secret, "key", d->key, sizeof d->key);
+    t_expand(d->secret, "iv", d->iv, sizeof d->iv);
+    d->seq = seq;
+}
+
+/* The keys after a KeyUpdate (RFC 8446 section 7.2). */
+static void tdir_next(tdir *d)
+{
+    unsigned char next[32];
+    t_expand(d->secret, "traffic upd", next, sizeof next);
+    tdir_init(d, next, 0);
+}
+
+/* AES-128-GCM over n bytes of in into out with the record header hdr as
+ * additional data; tag is written (enc) or checked. 0/-1. */
+static int t_aead(tdir *d, int enc, const unsigned char *hdr, const unsigned char *in, size_t n, unsigned char *out,
+                  unsigned char *tag)
+{
+    unsigned char nonce[12];
+    memcpy(nonce, d->iv, 12);
+    for (int i = 0; i < 8; i++) nonce[11 - i] ^= (unsigned char)(d->seq >> (8 * i));
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int l = 0, ok = EVP_CipherInit_ex2(c, EVP_aes_128_gcm(), d->key, nonce, enc, NULL) == 1 &&
+                    EVP_CipherUpdate(c, NULL, &l, hdr, 5) == 1 && EVP_CipherUpdate(c, out, &l, in, (int)n) == 1;
+    if (ok && !enc) ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1;
+    ok = ok && EVP_CipherFinal_ex(c, out + l, &l) == 1;
+    if (ok && enc) ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1;
+    EVP_CIPHER_CTX_free(c);
+    d->seq++;
+    return ok ? 0 : -1;
+}
+
+/* A record of d in rec: content (n bytes), inner type, pad zero bytes.
+ * Returns its size. */
+static size_t t_seal(tdir *d, unsigned char *rec, const void *content, size_t n, unsigned char type, size_t pad)
+{
+    static unsigned char inner[T_REC_MAX];
+    size_t len = n + 1 + pad + 16;
+    unsigned char hdr[5] = {23, 3, 3, (unsigned char)(len >> 8), (unsigned char)len};
+    memcpy(inner, content, n);
+    inner[n] = type;
+    memset(inner + n + 1, 0, pad);
+    memcpy(rec, hdr, 5);
+    CHECK_INT(t_aead(d, 1, hdr, inner, n + 1 + pad, rec + 5, rec + 5 + n + 1 + pad), 0);
+    return 5 + len;
+}
+
+/* Open the record at rec (size bytes at least): its inner plaintext into
+ * inner. Returns the record's size, or 0. */
+static size_t t_open(tdir *d, const unsigned char *rec, size_t size, unsigned char *inner, size_t *inner_len)
+{
+    size_t len = size >= 5 ? (size_t)rec[3] << 8 | rec[4] : 0;
+    if (size < 5 || rec[0] != 23 || len < 17 || size < 5 + len) return 0;
+    *inner_len = len - 16;
+    return t_aead(d, 0, rec, rec + 5, len - 16, inner, (unsigned char *)rec + 5 + len - 16) == 0 ? 5 + len : 0;
+}
+
+/* A pair on T_SUITE, and the client's write direction in *c. 0/-1. */
+static int t_pair(pair *p, tdir *c)
+{
+    if (pair_open(p, TLS1_3_VERSION, T_SUITE) < 0 || !p->rec) return -1;
+    tdir_init(c, client_secret, 0);
+    return 0;
+}
+
+/* Feed a hand-made record to the server. */
+static int t_feed(pair *p, tdir *c, const void *content, size_t n, unsigned char type, size_t pad)
+{
+    static unsigned char rec[T_REC_MAX + 64];
+    size_t size = t_seal(c, rec, content, n, type, pad);
+    return tls_rec_input(p->rec, (char *)rec, size, collect, p);
+}
+
+static void test_hand_made_records(void)
+{
+    pair p;
+    tdir c;
+    CHECK_INT(t_pair(&p, &c), 0);
+    if (p.rec) {
+        /* the test's records are right: data, padded data, an empty record */
+        CHECK_INT(t_feed(&p, &c, "<a/>", 4, 23, 0), TLS_REC_OK);
+        CHECK_INT(t_feed(&p, &c, "<b/>", 4, 23, 100), TLS_REC_OK);
+        CHECK_INT(t_feed(&p, &c, "", 0, 23, 0), TLS_REC_OK);
+        CHECK_INT(t_feed(&p, &c, "", 0, 23, 7), TLS_REC_OK);
+        CHECK_STR(p.got.data, "<a/><b/>");
+        /* all zeros: no content type (section 5.4: unexpected_message) */
+        CHECK_INT(t_feed(&p, &c, "", 0, 0, 10), TLS_REC_ERROR);
+    }
+    pair_close(&p);
+}
+
+/* Section 5.4: the whole TLSInnerPlaintext, padding included, is at most
+ * 2^14 + 1 bytes; past that, record_overflow. */
+static void test_inner_plaintext_limit(void)
+{
+    static char big[16384];
+    memset(big, 'x', sizeof big);
+    pair p;
+    tdir c;
+    CHECK_INT(t_pair(&p, &c), 0);
+    if (p.rec) {
+        CHECK_INT(t_feed(&p, &c, big, sizeof big, 23, 0), TLS_REC_OK);
+        CHECK_INT(p.got.len, sizeof big);
+        CHECK_INT(t_feed(&p, &c, big, 16000, 23, 384), TLS_REC_OK);
+        CHECK_INT(t_feed(&p, &c, big, 16000, 23, 385), TLS_REC_ERROR);
+    }
+    pair_close(&p);
+    CHECK_INT(t_pair(&p, &c), 0);
+    if (p.rec) CHECK_INT(t_feed(&p, &c, big, sizeof big, 23, 1), TLS_REC_ERROR);
+    pair_close(&p);
+    CHECK_INT(t_pair(&p, &c), 0);
+    if (p.rec) CHECK_INT(t_feed(&p, &c, "<a/>", 4, 23, 16384 + 256 - 16 - 5), TLS_REC_ERROR);
+    pair_close(&p);
+}
+
+/* Section 5: change_cipher_spec after the handshake is an unexpected
+ * record, plain or protected. */
+static void test_change_cipher_spec(void)
+{
+    pair p;
+    tdir c;
+    CHECK_INT(t_pair(&p, &c), 0);
+    if (p.rec) {
+        char ccs[] = {20, 3, 3, 0, 1, 1};
+        CHECK_INT(tls_rec_input(p.rec, ccs, sizeof ccs, collect, &p), TLS_REC_ERROR);
+    }
+    pair_close(&p);
+    CHECK_INT(t_pair(&p, &c), 0);
+    if (p.rec) CHECK_INT(t_feed(&p, &c, "\1", 1, 20, 0), TLS_REC_ERROR);
+    pair_close(&p);
+}
+
+/* Section 6: close_notify closes, user_canceled (a closure alert) is
+ * followed by close_notify, every other alert is fatal at any level. */
+static void test_alerts(void)
+{
+    pair p;
+    tdir c;
+    CHECK_INT(t_pair(&p, &c), 0);
+    if (p.rec) {
+        CHECK_INT(t_feed(&p, &c, "\1\x5a", 2, 21, 0), TLS_REC_OK);
+        CHECK_INT(t_feed(&p, &c, "<a/>", 4, 23, 0), TLS_REC_OK);
+        CHECK_INT(t_feed(&p, &c, "\1\0", 2, 21, 0), TLS_REC_CLOSED);
+        CHECK_STR(p.got.data, "<a/>");
+    }
+    pair_close(&p);
+    const char *bad[] = {"\1\x0a", "\2\x0a", "\1\x2a", "\1\xff", "\1", "\1\0\1\0"};
+    const size_t len[] = {2, 2, 2, 2, 1, 4};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_INT(t_pair(&p, &c), 0);
+        if (p.rec) CHECK_INT(t_feed(&p, &c, bad[i], len[i], 21, 0), TLS_REC_ERROR);
+        pair_close(&p);
+    }
+}
+
+/* Section 5.1: a KeyUpdate may be split across records (it must end with
+ * its record: a key change follows it); nothing may come between its
+ * pieces, and nothing after it in its record. */
+static void test_key_update_fragments(void)
+{
+    static const unsigned char ku[] = {24, 0, 0, 1, 1};
+    for (size_t cut = 1; cut < sizeof ku; cut++) {
+        pair p;
+        tdir c;
+        CHECK_INT(t_pair(&p, &c), 0);
+        if (!p.rec) {
+            pair_close(&p);
+            continue;
+        }
+        CHECK_INT(t_feed(&p, &c, ku, cut, 22, 0), TLS_REC_OK);
+        CHECK(!tls_rec_wants_write(p.rec));
+        CHECK_INT(t_feed(&p, &c, ku + cut, sizeof ku - cut, 22, 3), TLS_REC_OK);
+        CHECK(tls_rec_wants_write(p.rec));
+        tdir_next(&c);
+        CHECK_INT(t_feed(&p, &c, "<a/>", 4, 23, 0), TLS_REC_OK);
+        CHECK_STR(p.got.data, "<a/>");
+        /* the answer: our KeyUpdate before the data, which the client reads */
+        CHECK_INT(server_send(&p, "<b/>"), 0);
+        CHECK(!tls_rec_wants_write(p.rec));
+        char *r = client_read(&p);
+        CHECK_STR(r, "<b/>");
+        free(r);
+        pair_close(&p);
+    }
+    /* application data or an alert between the pieces */
+    for (int i = 0; i < 2; i++) {
+        pair p;
+        tdir c;
+        CHECK_INT(t_pair(&p, &c), 0);
+        if (p.rec) {
+            CHECK_INT(t_feed(&p, &c, ku, 2, 22, 0), TLS_REC_OK);
+            CHECK_INT(i ? t_feed(&p, &c, "\1\0", 2, 21, 0) : t_feed(&p, &c, "<a/>", 4, 23, 0), TLS_REC_ERROR);
+            CHECK_INT(p.got.len, 0);
+        }
+        pair_close(&p);
+    }
+    /* two KeyUpdates in one record, a piece of another after one */
+    static const unsigned char two[] = {24, 0, 0, 1, 0, 24, 0, 0, 1, 0};
+    for (size_t n = 6; n <= sizeof two; n += 4) {
+        pair p;
+        tdir c;
+        CHECK_INT(t_pair(&p, &c), 0);
+        if (p.rec) CHECK_INT(t_feed(&p, &c, two, n, 22, 0), TLS_REC_ERROR);
+        pair_close(&p);
+    }
+}
+
+/* Section 4.6: the only handshake message a client may send after the
+ * handshake here is KeyUpdate (no post-handshake authentication was
+ * offered; NewSessionTicket goes from server to client). */
+static void test_unexpected_handshake(void)
+{
+    static const unsigned char msgs[][6] = {
+        {4, 0, 0, 2, 0, 0},  /* NewSessionTicket */
+        {1, 0, 0, 2, 3, 3},  /* ClientHello */
+        {11, 0, 0, 2, 0, 0}, /* Certificate */
+        {20, 0, 0, 2, 0, 0}, /* Finished */
+        {24, 0, 0, 2, 0, 0}, /* KeyUpdate with a wrong length */
+        {24, 0, 0, 1, 2, 0}, /* KeyUpdate, request_update 2 */
+    };
+    for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+        pair p;
+        tdir c;
+        CHECK_INT(t_pair(&p, &c), 0);
+        if (p.rec) CHECK_INT(t_feed(&p, &c, msgs[i], i < 5 ? 6 : 5, 22, 0), TLS_REC_ERROR);
+        pair_close(&p);
+    }
+    /* a handshake record without content (section 5.1) */
+    pair p;
+    tdir c;
+    CHECK_INT(t_pair(&p, &c), 0);
+    if (p.rec) CHECK_INT(t_feed(&p, &c, "", 0, 22, 4), TLS_REC_ERROR);
+    pair_close(&p);
+}
+
+/* Section 5.3: sequence numbers do not wrap; the last one is refused. */
+static void test_read_sequence_end(void)
+{
+    pair p;
+    tdir c;
+    CHECK_INT(t_pair(&p, &c), 0);
+    if (p.rec) {
+        tls_rec_set_seq(p.rec, 0, UINT64_MAX - 1);
+        c.seq = UINT64_MAX - 1;
+        CHECK_INT(t_feed(&p, &c, "<a/>", 4, 23, 0), TLS_REC_OK);
+        CHECK_INT(t_feed(&p, &c, "<b/>", 4, 23, 0), TLS_REC_ERROR);
+        CHECK_STR(p.got.data, "<a/>");
+    }
+    pair_close(&p);
+}
+
+/* Seal text on the server and open what it wrote with s. Returns the
+ * number of records, their application data in *app and the KeyUpdates
+ * found (the keys of s follow them). */
+static int t_server_records(pair *p, tdir *s, const char *text, buf_t *app, int *updates)
+{
+    static unsigned char inner[T_REC_MAX];
+    int records = 0;
+    buf_puts(&p->out, text);
+    CHECK_INT(tls_rec_seal(p->rec, &p->out), 0);
+    const unsigned char *q = (const unsigned char *)buf_head(&p->out);
+    size_t left = buf_pending(&p->out), n = 0, size;
+    while (left > 0 && (size = t_open(s, q, left, inner, &n)) > 0) {
+        records++;
+        while (n > 0 && inner[n - 1] == 0) n--;
+        if (n > 0 && inner[n - 1] == 23) buf_append(app, inner, n - 1);
+        if (n == 6 && inner[5] == 22 && memcmp(inner, "\x18\0\0\1\0", 5) == 0) {
+            ++*updates;
+            tdir_next(s);
+        }
+        q += size;
+        left -= size;
+    }
+    CHECK_INT(left, 0);
+    tls_rec_wrote(p->rec, buf_pending(&p->out));
+    buf_consume(&p->out, buf_pending(&p->out));
+    return records;
+}
+
+/* Section 5.5: our write keys are updated before they protect more than
+ * TLS_REC_REKEY_RECORDS records. */
+static void test_write_key_limit(void)
+{
+    pair p;
+    tdir c, s;
+    CHECK_INT(t_pair(&p, &c), 0);
+    if (!p.rec) {
+        pair_close(&p);
+        return;
+    }
+    buf_t app = BUF_INIT;
+    int updates = 0;
+    tls_rec_set_seq(p.rec, 1, TLS_REC_REKEY_RECORDS - 1);
+    tdir_init(&s, server_secret, TLS_REC_REKEY_RECORDS - 1);
+    CHECK_INT(t_server_records(&p, &s, "<a/>", &app, &updates), 1);
+    CHECK_INT(updates, 0);
+    CHECK_INT(t_server_records(&p, &s, "<b/>", &app, &updates), 2);
+    CHECK_INT(updates, 1);
+    CHECK_INT(s.seq, 1);
+    CHECK_INT(t_server_records(&p, &s, "<c/>", &app, &updates), 1);
+    CHECK_STR(app.data, "<a/><b/><c/>");
+    buf_free(&app);
+    pair_close(&p);
+}
+
+/* The server's write sequence counts the session tickets OpenSSL sent
+ * with the application keys, however many (c2s sends one). */
+static void test_ticket_counts(void)
+{
+    for (int t = 0; t <= 3; t++) {
+        pair p;
+        pair_opts o = {TLS1_3_VERSION, NULL, t, 0, NULL};
+        CHECK_INT(pair_open_opts(&p, &o), 0);
+        CHECK(p.rec != NULL);
+        if (p.rec) exchange(&p, "<a/>", "<b/>");
+        pair_close(&p);
+    }
+}
+
+/* Application data right behind the client's Finished: left in the
+ * socket for tls_rec, or, if OpenSSL read it ahead, the SSL object stays. */
+static void test_data_after_finished(void)
+{
+    pair p;
+    pair_opts o = {TLS1_3_VERSION, NULL, 1, 0, "<early/>"};
+    CHECK_INT(pair_open_opts(&p, &o), 0);
+    CHECK(p.rec != NULL);
+    if (p.rec) {
+        CHECK_INT(server_read(&p, 1 << 20), TLS_REC_OK);
+        CHECK_STR(p.got.data, "<early/>");
+        exchange(&p, "<a/>", "<b/>");
+    }
+    pair_close(&p);
+
+    o.read_ahead = 1;
+    CHECK_INT(pair_open_opts(&p, &o), 0);
+    CHECK(p.rec == NULL && p.server != NULL);
+    if (p.server) {
+        char tmp[64];
+        int n = SSL_read(p.server, tmp, sizeof tmp);
+        CHECK_INT(n, 8);
+        CHECK(n == 8 && memcmp(tmp, "<early/>", 8) == 0);
+    }
+    pair_close(&p);
+}
+
 int main(void)
 {
     RUN(test_suites);
@@ -306,5 +727,15 @@ int main(void)
     RUN(test_key_update);
     RUN(test_tampered_record);
     RUN(test_close_notify);
+    RUN(test_hand_made_records);
+    RUN(test_inner_plaintext_limit);
+    RUN(test_change_cipher_spec);
+    RUN(test_alerts);
+    RUN(test_key_update_fragments);
+    RUN(test_unexpected_handshake);
+    RUN(test_read_sequence_end);
+    RUN(test_write_key_limit);
+    RUN(test_ticket_counts);
+    RUN(test_data_after_finished);
     return TEST_RESULT();
 }
