@@ -85,11 +85,12 @@ class ClusterError(Exception):
 class Cluster:
     """One running cluster; see the module docstring."""
 
-    def __init__(self, basedir: Path, domain="localhost", sm_config=None, direct=True):
+    def __init__(self, basedir: Path, domain="localhost", sm_config=None, direct=True, c2s_config=None):
         self.basedir = Path(basedir)
         self.domain = domain
         self.sm_config = dict(sm_config or {})   # extra sm.* keys written into the config
         self.direct = direct    # False: drop the config's direct links (routers only)
+        self.c2s_config = dict(c2s_config or {})  # extra c2s.* keys
         self.bin = build_dir() / "bin"
         self.generation = 0
         self.procs = {}         # node -> Popen (plus "redis")
@@ -111,7 +112,9 @@ class Cluster:
         vals = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
         self.config = Path(vals["config"])
         if self.sm_config:
-            self._add_sm_config()
+            self._add_section_config("sm", self.sm_config)
+        if self.c2s_config:
+            self._add_section_config("c2s", self.c2s_config)
         if not self.direct:
             self._drop_direct_links()
         self.port = int(vals["client_port"])
@@ -137,13 +140,13 @@ class Cluster:
             self.stop()
             raise
 
-    def _add_sm_config(self):
-        """Add self.sm_config as keys of the sm: section mkvar wrote."""
+    def _add_section_config(self, section, keys):
+        """Add keys to the `section:` mkvar wrote."""
         text = self.config.read_text()
-        anchor = "\nsm:\n"
+        anchor = f"\n{section}:\n"
         if anchor not in text:
-            raise ClusterError(f"no 'sm:' section in {self.config}")
-        lines = "".join(f"  {k}: {v}\n" for k, v in self.sm_config.items())
+            raise ClusterError(f"no '{section}:' section in {self.config}")
+        lines = "".join(f"  {k}: {v}\n" for k, v in keys.items())
         self.config.write_text(text.replace(anchor, anchor + lines, 1))
 
     def _drop_direct_links(self):
