@@ -38,6 +38,7 @@
 #include "bus_direct.h"
 #include "log.h"
 #include "slot.h"
+#include "zbatch.h"
 
 #define BUS_HEARTBEAT_MS 1000
 #define BUS_FAST_HEARTBEAT_MS 100
@@ -46,6 +47,7 @@
 #define BUS_REQ_IDX_BITS 20
 #define BUS_REQ_IDX_MASK ((1u << BUS_REQ_IDX_BITS) - 1)
 #define BUS_BATCH_FLUSH (256u << 10)    /* send a batch at once past this */
+#define BUS_DRAIN_MAX 4096              /* messages taken per router per drain */
 #define BUS_BACKLOG_MAX (64u << 20)     /* refuse envelopes past this */
 
 typedef struct bus_router {
@@ -113,8 +115,7 @@ static int bus_flush_one(bus_t *b, bus_router *r)
     r->touched = 1;
     if (zmq_send(r->sock, r->out.data, r->out.len, ZMQ_DONTWAIT) < 0) return -1;
     b->batches++;
-    buf_reset(&r->out);
-    if (r->out.cap > BUS_BATCH_FLUSH * 2) buf_free(&r->out);   /* after a burst */
+    zbatch_sent(&r->out);
     return 0;
 }
 
@@ -351,41 +352,24 @@ static void bus_handle(bus_t *b, env_hdr *hp, const env_rec *rec)
 static int bus_drain_one(bus_t *b, int ri)
 {
     void *sock = b->routers[ri].sock;
-    int n = 0;
-    for (; n < 4096; n++) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&m);
-            break;
-        }
-        if (zmq_msg_more(&m)) {          /* not a batch: drop every part */
+    int n = 0, rc;
+    zmq_msg_t m;
+    for (; n < BUS_DRAIN_MAX && (rc = zbatch_recv(sock, NULL, &m)) != 0; n++) {
+        if (rc < 0) {                   /* not a batch: dropped */
             b->dropped++;
-            do {
-                zmq_msg_close(&m);
-                zmq_msg_init(&m);
-            } while (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&m));
-        } else {
-            size_t off = 0;
-            env_rec rec;
-            int rc;
-            while ((rc = env_batch_next(zmq_msg_data(&m), zmq_msg_size(&m), &off, &rec)) == 1)
-                bus_dispatch(b, ri, &rec);
-            if (rc < 0) {
-                b->dropped++;
-                log_warn("bus: dropped the truncated rest of a batch from %s", b->routers[ri].id);
-            }
+            continue;
+        }
+        size_t off = 0;
+        env_rec rec;
+        while ((rc = env_batch_next(zmq_msg_data(&m), zmq_msg_size(&m), &off, &rec)) == 1)
+            bus_dispatch(b, ri, &rec);
+        if (rc < 0) {
+            b->dropped++;
+            log_warn("bus: dropped the truncated rest of a batch from %s", b->routers[ri].id);
         }
         zmq_msg_close(&m);
     }
     return n;
-}
-
-static int bus_readable(bus_router *r)
-{
-    int ev = 0;
-    size_t sz = sizeof ev;
-    return zmq_getsockopt(r->sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
 }
 
 /* Drain the router links that may have input (a receive that comes back
@@ -395,7 +379,7 @@ static void bus_drain(bus_t *b)
     for (int i = 0; i < b->nrouters; i++) {
         bus_router *r = &b->routers[i];
         if (!r->touched) continue;
-        if (bus_drain_one(b, i) < 4096) r->touched = 0;
+        if (bus_drain_one(b, i) < BUS_DRAIN_MAX) r->touched = 0;
         else loop_wake(b->loop);              /* more next iteration */
     }
     bus_direct_drain(b->direct);
@@ -425,7 +409,7 @@ static void bus_late_hook(loop_t *l, void *ud)
     }
     for (int i = 0; i < b->nrouters; i++) {
         bus_router *r = &b->routers[i];
-        if (r->touched) r->touched = bus_readable(r);
+        if (r->touched) r->touched = zbatch_readable(r->sock);
         if (r->out.len || r->touched) {
             loop_wake(l);
             return;

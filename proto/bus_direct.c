@@ -24,14 +24,12 @@
 #include <zmq.h>
 
 #include "buf.h"
-#include "hmap.h"
 #include "log.h"
+#include "zbatch.h"
 
 #define DIRECT_RETRY_MS 1000
 #define DIRECT_DRAIN_MAX 4096          /* messages per socket per drain */
 #define DIRECT_BATCH_FLUSH (256u << 10)
-#define DIRECT_BATCH_KEEP (512u << 10)
-#define DIRECT_PEER_IDLE_MS 60000      /* listener peers unused this long are forgotten */
 
 typedef struct direct_sock {
     bus_direct *d;
@@ -47,13 +45,6 @@ typedef struct direct_link {
     uint64_t retry_at;           /* loop_now() before which it is not used */
 } direct_link;
 
-typedef struct direct_peer {     /* a destination reached through our listener */
-    char id[ENV_NODE_MAX + 1];
-    buf_t out;
-    int dirty;
-    uint64_t last_used;          /* loop_now() of the last batch for it */
-} direct_peer;
-
 struct bus_direct {
     loop_t *loop;
     char node[ENV_NODE_MAX + 1];
@@ -63,10 +54,7 @@ struct bus_direct {
     direct_link *links;
     int nlinks;
     direct_sock listener;        /* sock == NULL if we are not a direct node */
-    hmap_t peers;                /* node id -> direct_peer */
-    direct_peer **dirty;
-    size_t ndirty, dirty_cap;
-    uint64_t next_prune;         /* loop_now() of the next sweep of idle peers */
+    zbatch_set peers;            /* the listener's batches, by destination node */
     uint64_t dropped;
 };
 
@@ -186,56 +174,19 @@ void bus_direct_close(bus_direct **dp)
         buf_free(&d->links[i].out);
     }
     direct_sock_close(d, &d->listener);
-    size_t pos = 0;
-    const char *k;
-    void *v;
-    while (hmap_next(&d->peers, &pos, &k, &v)) {
-        buf_free(&((direct_peer *)v)->out);
-        free(v);
-    }
-    hmap_free(&d->peers);
+    zbatch_set_free(&d->peers);
     free(d->links);
-    free(d->dirty);
     free(d);
     *dp = NULL;
 }
 
 static void direct_flush_link(bus_direct *d, direct_link *k);
-static int direct_send_peer(bus_direct *d, direct_peer *p);
 
 static direct_link *direct_link_find(bus_direct *d, const char *id)
 {
     for (int i = 0; i < d->nlinks; i++)
         if (strcmp(d->links[i].id, id) == 0) return &d->links[i];
     return NULL;
-}
-
-/* The listener's batch for id, created on first use and listed dirty. */
-static direct_peer *direct_peer_for(bus_direct *d, const char *id)
-{
-    direct_peer *p = hmap_get(&d->peers, id);
-    if (!p) {
-        p = calloc(1, sizeof *p);
-        if (!p) return NULL;
-        snprintf(p->id, sizeof p->id, "%s", id);
-        if (hmap_put(&d->peers, p->id, p) < 0) {
-            free(p);
-            return NULL;
-        }
-    }
-    p->last_used = loop_now(d->loop);
-    if (!p->dirty) {
-        if (d->ndirty == d->dirty_cap) {
-            size_t n = d->dirty_cap ? d->dirty_cap * 2 : 16;
-            direct_peer **v = realloc(d->dirty, n * sizeof *v);
-            if (!v) return NULL;
-            d->dirty = v;
-            d->dirty_cap = n;
-        }
-        d->dirty[d->ndirty++] = p;
-        p->dirty = 1;
-    }
-    return p;
 }
 
 int bus_direct_add(bus_direct *d, const char *dest, const env_hdr *h, const void *body, size_t len)
@@ -247,26 +198,29 @@ int bus_direct_add(bus_direct *d, const char *dest, const env_hdr *h, const void
         if (k->out.len >= DIRECT_BATCH_FLUSH) direct_flush_link(d, k);
         return 0;
     }
-    direct_peer *p = d->listener.sock ? direct_peer_for(d, dest) : NULL;
-    if (!p || env_batch_add(&p->out, h, body, len) < 0) return -1;
-    if (p->out.len >= DIRECT_BATCH_FLUSH) direct_send_peer(d, p);   /* else at the flush */
+    zbatch_out *p = d->listener.sock ? zbatch_set_get(&d->peers, dest, loop_now(d->loop)) : NULL;
+    if (!p || env_batch_add(&p->buf, h, body, len) < 0) return -1;
+    if (p->buf.len >= DIRECT_BATCH_FLUSH) {           /* else at the flush */
+        d->listener.touched = 1;
+        zbatch_set_send(d->listener.sock, p);
+    }
     return 0;
 }
 
 /* Give every record of a refused batch back to the caller. */
-static void direct_reroute_all(bus_direct *d, buf_t *out)
+static void direct_reroute(bus_direct *d, const char *data, size_t len)
 {
-    size_t len, off = 0;
-    char *data = buf_steal(out, &len);
+    size_t off = 0;
     env_rec rec;
     while (env_batch_next(data, len, &off, &rec) == 1) d->reroute(d->ud, &rec);
-    free(data);
 }
 
-static void direct_sent(buf_t *out)
+/* zbatch_refused for the listener: the peer is not connected to us (it
+ * is asked again next time). Reroutes never add to the listener's
+ * batches. */
+static void direct_refused(void *ud, zbatch_out *o, const char *data, size_t len)
 {
-    buf_reset(out);
-    if (out->cap > DIRECT_BATCH_KEEP) buf_free(out);
+    direct_reroute(ud, data, len);
 }
 
 static void direct_flush_link(bus_direct *d, direct_link *k)
@@ -274,84 +228,32 @@ static void direct_flush_link(bus_direct *d, direct_link *k)
     if (k->out.len == 0) return;
     k->s.touched = 1;
     if (zmq_send(k->s.sock, k->out.data, k->out.len, ZMQ_DONTWAIT) == (int)k->out.len) {
-        direct_sent(&k->out);
+        zbatch_sent(&k->out);
         return;
     }
     if (!k->retry_at || loop_now(d->loop) - k->retry_at > 10 * DIRECT_RETRY_MS)
         log_info("bus: direct link to %s not ready (%s); using the routers for %d ms", k->id,
                  zmq_strerror(errno), DIRECT_RETRY_MS);
     k->retry_at = loop_now(d->loop) + DIRECT_RETRY_MS;
-    direct_reroute_all(d, &k->out);
-}
-
-/* Send p's batch through the listener. 0/-1 (the batch is kept). */
-static int direct_send_peer(bus_direct *d, direct_peer *p)
-{
-    if (p->out.len == 0) return 0;
-    d->listener.touched = 1;
-    if (zmq_send(d->listener.sock, p->id, strlen(p->id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(d->listener.sock, p->out.data, p->out.len, ZMQ_DONTWAIT) < 0)
-        return -1;
-    direct_sent(&p->out);
-    return 0;
-}
-
-static void direct_flush_listener(bus_direct *d)
-{
-    /* Reroutes never add to the listener's batches: the list is stable. */
-    for (size_t i = 0; i < d->ndirty; i++) {
-        direct_peer *p = d->dirty[i];
-        p->dirty = 0;
-        if (direct_send_peer(d, p) == 0) continue;
-        direct_reroute_all(d, &p->out);
-        hmap_del(&d->peers, p->id);  /* not connected to us: ask again next time */
-        free(p);
-    }
-    d->ndirty = 0;
-}
-
-/* Forget listener peers that got nothing for a while (every xmppctl run is
- * a new node id), so the map holds only the nodes in use. */
-static void direct_prune(bus_direct *d)
-{
-    uint64_t now = loop_now(d->loop);
-    if (now < d->next_prune) return;
-    d->next_prune = now + DIRECT_PEER_IDLE_MS / 4;
-    size_t pos = 0, n = 0;
-    const char *k;
-    void *v;
-    direct_peer *idle[64];
-    while (n < 64 && hmap_next(&d->peers, &pos, &k, &v)) {
-        direct_peer *p = v;
-        if (!p->dirty && now - p->last_used > DIRECT_PEER_IDLE_MS) idle[n++] = p;
-    }
-    for (size_t i = 0; i < n; i++) {
-        hmap_del(&d->peers, idle[i]->id);
-        buf_free(&idle[i]->out);
-        free(idle[i]);
-    }
-    if (n == 64) d->next_prune = now;     /* more to do next time */
-}
-
-static int direct_readable(direct_sock *s)
-{
-    int ev = 0;
-    size_t sz = sizeof ev;
-    return zmq_getsockopt(s->sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
+    size_t len;
+    char *data = buf_steal(&k->out, &len);
+    direct_reroute(d, data, len);
+    free(data);
 }
 
 int bus_direct_flush(bus_direct *d)
 {
     for (int i = 0; i < d->nlinks; i++) direct_flush_link(d, &d->links[i]);
-    if (d->listener.sock) {
-        direct_flush_listener(d);
-        direct_prune(d);
+    if (d->listener.sock && d->peers.ndirty) {
+        d->listener.touched = 1;
+        zbatch_set_flush(&d->peers, d->listener.sock, direct_refused, d);
     }
+    if (d->listener.sock) zbatch_set_prune(&d->peers, loop_now(d->loop));
     int busy = 0;
     for (int i = 0; i <= d->nlinks; i++) {
         direct_sock *s = i < d->nlinks ? &d->links[i].s : &d->listener;
         if (s->sock && s->touched) {
-            s->touched = direct_readable(s);
+            s->touched = zbatch_readable(s->sock);
             busy |= s->touched;
         }
     }
@@ -385,30 +287,15 @@ static void direct_deliver(bus_direct *d, const char *peer, size_t plen, const v
 static int direct_take(bus_direct *d, direct_sock *s, const char *link_id)
 {
     zmq_msg_t peer, batch;
-    zmq_msg_init(&peer);
-    zmq_msg_init(&batch);
-    zmq_msg_t *first = link_id ? &batch : &peer;
-    if (zmq_msg_recv(first, s->sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&peer);
-        zmq_msg_close(&batch);
-        return 0;
-    }
-    int ok = link_id ? !zmq_msg_more(&batch)
-                     : zmq_msg_more(&peer) && zmq_msg_recv(&batch, s->sock, ZMQ_DONTWAIT) >= 0 &&
-                           !zmq_msg_more(&batch);
-    if (ok && link_id)
+    int rc = zbatch_recv(s->sock, link_id ? NULL : &peer, &batch);
+    if (rc < 0) d->dropped++;
+    if (rc <= 0) return rc < 0;
+    if (link_id) {
         direct_deliver(d, link_id, strlen(link_id), zmq_msg_data(&batch), zmq_msg_size(&batch));
-    else if (ok)
+    } else {
         direct_deliver(d, zmq_msg_data(&peer), zmq_msg_size(&peer), zmq_msg_data(&batch), zmq_msg_size(&batch));
-    else {
-        d->dropped++;
-        while (zmq_msg_more(&batch)) {          /* discard extra parts */
-            zmq_msg_close(&batch);
-            zmq_msg_init(&batch);
-            if (zmq_msg_recv(&batch, s->sock, ZMQ_DONTWAIT) < 0) break;
-        }
+        zmq_msg_close(&peer);
     }
-    zmq_msg_close(&peer);
     zmq_msg_close(&batch);
     return 1;
 }

@@ -26,27 +26,17 @@
 #include "buf.h"
 #include "envelope.h"
 #include "bus.h"
-#include "hmap.h"
 #include "log.h"
 #include "slot.h"
+#include "zbatch.h"
 
 #define ROUTER_PEER_MAX 1024
 #define ROUTER_DRAIN_MAX 8192          /* messages taken per drain */
-#define ROUTER_BATCH_KEEP (512u << 10) /* larger batch buffers are freed after use */
-#define ROUTER_OUT_IDLE_MS 60000       /* batches unused this long are forgotten */
 
 typedef struct router_peer {
     char id[ENV_NODE_MAX + 1];   /* node id */
     uint64_t last_seen;          /* loop_now() of its last heartbeat */
 } router_peer;
-
-/* The batch being built for one destination node. */
-typedef struct router_out {
-    char id[ENV_NODE_MAX + 1];
-    buf_t batch;
-    int dirty;                   /* listed in router_t.dirty */
-    uint64_t last_used;          /* loop_now() of the last record for it */
-} router_out;
 
 typedef struct router {
     const config_t *cfg;
@@ -58,10 +48,7 @@ typedef struct router {
     const char *slot_owner[SLOT_COUNT];  /* static slot map */
     router_peer peers[ROUTER_PEER_MAX];
     int npeers;
-    hmap_t outs;                 /* dest node id -> router_out */
-    router_out **dirty;          /* outs with records to send */
-    size_t ndirty, dirty_cap;
-    uint64_t next_prune;         /* loop_now() of the next sweep of idle outs */
+    zbatch_set outs;             /* a batch per destination node */
     uint64_t forwarded, unroutable, malformed, spoofed, batches;
     uint64_t stats_timer;
 } router_t;
@@ -82,48 +69,12 @@ static router_peer *router_peer_touch(router_t *r, const char *id)
     return p;
 }
 
-/* The outgoing batch for node id, created on first use; listed as dirty
- * because the caller is about to append. NULL when out of memory. */
-static router_out *router_out_for(router_t *r, const char *id)
-{
-    router_out *o = hmap_get(&r->outs, id);
-    if (!o) {
-        o = calloc(1, sizeof *o);
-        if (!o) return NULL;
-        snprintf(o->id, sizeof o->id, "%s", id);
-        if (hmap_put(&r->outs, o->id, o) < 0) {
-            free(o);
-            return NULL;
-        }
-    }
-    o->last_used = loop_now(r->loop);
-    if (!o->dirty) {
-        if (r->ndirty == r->dirty_cap) {
-            size_t n = r->dirty_cap ? r->dirty_cap * 2 : 64;
-            router_out **d = realloc(r->dirty, n * sizeof *d);
-            if (!d) return NULL;
-            r->dirty = d;
-            r->dirty_cap = n;
-        }
-        r->dirty[r->ndirty++] = o;
-        o->dirty = 1;
-    }
-    return o;
-}
-
-static void router_out_free(router_t *r, router_out *o)
-{
-    hmap_del(&r->outs, o->id);
-    buf_free(&o->batch);
-    free(o);
-}
-
 /* Queue an envelope built here (ack, bounce) for node `to`. */
 static void router_queue_new(router_t *r, const char *to, env_hdr *h, const char *body, size_t len)
 {
     snprintf(h->src, sizeof h->src, "%s", r->id);
-    router_out *o = router_out_for(r, to);
-    if (!o || env_batch_add(&o->batch, h, body, len) < 0)
+    zbatch_out *o = zbatch_set_get(&r->outs, to, loop_now(r->loop));
+    if (!o || env_batch_add(&o->buf, h, body, len) < 0)
         log_warn("cannot queue %s for %s", env_type_name(h->type), to);
 }
 
@@ -170,17 +121,19 @@ static void router_forward(router_t *r, const char *peer, size_t plen, const env
         return;
     }
     const char *to = h.dest_kind == ENV_DEST_SLOT ? r->slot_owner[h.slot] : h.dest;
-    router_out *o = to ? router_out_for(r, to) : NULL;
-    if (!o || buf_append(&o->batch, rec->raw, rec->raw_len) < 0) {
+    zbatch_out *o = to ? zbatch_set_get(&r->outs, to, loop_now(r->loop)) : NULL;
+    if (!o || buf_append(&o->buf, rec->raw, rec->raw_len) < 0) {
         router_bounce(r, &h, rec->body, rec->len);
         return;
     }
     r->forwarded++;
 }
 
-/* Every record of a batch that could not be sent goes back to its sender. */
-static void router_bounce_batch(router_t *r, const char *data, size_t len)
+/* zbatch_refused: every record of a batch that could not be sent goes
+ * back to its sender. */
+static void router_bounce_batch(void *ud, zbatch_out *o, const char *data, size_t len)
 {
+    router_t *r = ud;
     size_t off = 0;
     env_rec rec;
     while (env_batch_next(data, len, &off, &rec) == 1) {
@@ -189,92 +142,21 @@ static void router_bounce_batch(router_t *r, const char *data, size_t len)
     }
 }
 
-/* Send [id][batch]. 0/-1 (errno from ZeroMQ: EHOSTUNREACH, EAGAIN). */
-static int router_send_batch(router_t *r, router_out *o)
-{
-    if (zmq_send(r->sock, o->id, strlen(o->id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) return -1;
-    if (zmq_send(r->sock, o->batch.data, o->batch.len, ZMQ_DONTWAIT) < 0) return -1;
-    r->batches++;
-    return 0;
-}
-
-/* Send every dirty batch. Bounces from failed sends are queued as they
- * come and sent in the same pass (a bounce of a bounce is dropped, so
- * this ends). */
-static void router_flush(router_t *r)
-{
-    for (size_t i = 0; i < r->ndirty; i++) {
-        router_out *o = r->dirty[i];
-        o->dirty = 0;
-        if (o->batch.len == 0) continue;
-        if (router_send_batch(r, o) == 0) {
-            buf_reset(&o->batch);
-            if (o->batch.cap > ROUTER_BATCH_KEEP) buf_free(&o->batch);
-            continue;
-        }
-        size_t len;
-        char *data = buf_steal(&o->batch, &len);
-        router_bounce_batch(r, data, len);
-        free(data);
-        if (!o->dirty) router_out_free(r, o);   /* unreachable: forget it */
-    }
-    r->ndirty = 0;
-}
-
-/* Forget the batches of nodes that got nothing for a while (every xmppctl
- * run is a new node id). */
-static void router_prune(router_t *r)
-{
-    uint64_t now = loop_now(r->loop);
-    if (now < r->next_prune) return;
-    r->next_prune = now + ROUTER_OUT_IDLE_MS / 4;
-    size_t pos = 0, n = 0;
-    const char *k;
-    void *v;
-    router_out *idle[64];
-    while (n < 64 && hmap_next(&r->outs, &pos, &k, &v)) {
-        router_out *o = v;
-        if (!o->dirty && now - o->last_used > ROUTER_OUT_IDLE_MS) idle[n++] = o;
-    }
-    for (size_t i = 0; i < n; i++) router_out_free(r, idle[i]);
-    if (n == 64) r->next_prune = now;
-}
-
-static int router_readable(router_t *r)
-{
-    int ev = 0;
-    size_t sz = sizeof ev;
-    return zmq_getsockopt(r->sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
-}
-
 /* Receive one [peer][batch] message and switch its records. 0 when there
  * was nothing to read. */
 static int router_take(router_t *r)
 {
     zmq_msg_t peer, batch;
-    zmq_msg_init(&peer);
-    if (zmq_msg_recv(&peer, r->sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&peer);
-        return 0;
-    }
-    zmq_msg_init(&batch);
-    int ok = zmq_msg_more(&peer) && zmq_msg_recv(&batch, r->sock, ZMQ_DONTWAIT) >= 0 &&
-             !zmq_msg_more(&batch);
-    if (ok) {
-        size_t off = 0;
-        env_rec rec;
-        int rc;
-        while ((rc = env_batch_next(zmq_msg_data(&batch), zmq_msg_size(&batch), &off, &rec)) == 1)
-            router_forward(r, zmq_msg_data(&peer), zmq_msg_size(&peer), &rec);
+    int rc = zbatch_recv(r->sock, &peer, &batch);
+    if (rc <= 0) {
         if (rc < 0) r->malformed++;
-    } else {
-        r->malformed++;
-        while (zmq_msg_more(&batch)) {           /* discard extra parts */
-            zmq_msg_close(&batch);
-            zmq_msg_init(&batch);
-            if (zmq_msg_recv(&batch, r->sock, ZMQ_DONTWAIT) < 0) break;
-        }
+        return rc < 0;
     }
+    size_t off = 0;
+    env_rec rec;
+    while ((rc = env_batch_next(zmq_msg_data(&batch), zmq_msg_size(&batch), &off, &rec)) == 1)
+        router_forward(r, zmq_msg_data(&peer), zmq_msg_size(&peer), &rec);
+    if (rc < 0) r->malformed++;
     zmq_msg_close(&peer);
     zmq_msg_close(&batch);
     return 1;
@@ -287,11 +169,11 @@ static int router_take(router_t *r)
 static void router_drain(router_t *r)
 {
     int budget = ROUTER_DRAIN_MAX;
-    while (budget > 0 && router_readable(r)) {
+    while (budget > 0 && zbatch_readable(r->sock)) {
         while (budget > 0 && router_take(r)) budget--;
-        router_flush(r);
+        r->batches += zbatch_set_flush(&r->outs, r->sock, router_bounce_batch, r);
     }
-    router_prune(r);
+    zbatch_set_prune(&r->outs, loop_now(r->loop));
     if (budget == 0) loop_wake(r->loop);
 }
 
@@ -375,15 +257,7 @@ int router_run(const config_t *cfg, loop_t *loop, const char *node_id)
     loop_del_hook(loop, router_hook, r);
     if (r->sock) zmq_close(r->sock);
     if (r->zctx) zmq_ctx_term(r->zctx);
-    size_t pos = 0;
-    const char *k;
-    void *v;
-    while (hmap_next(&r->outs, &pos, &k, &v)) {
-        buf_free(&((router_out *)v)->batch);
-        free(v);
-    }
-    hmap_free(&r->outs);
-    free(r->dirty);
+    zbatch_set_free(&r->outs);
     free(r);
     return rc;
 }
