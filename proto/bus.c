@@ -290,10 +290,14 @@ static void bus_reroute(void *ud, const env_rec *rec)
 {
     bus_t *b = ud;
     env_hdr h;
-    bus_router *r = env_decode(rec->hdr, ENV_HDR_LEN, &h) == 0 ? bus_pick(b, &h) : NULL;
+    if (env_decode(rec->hdr, ENV_HDR_LEN, &h) < 0) {
+        b->dropped++;
+        return;
+    }
+    bus_router *r = bus_pick(b, &h);
     if (!r || r->out.len > BUS_BACKLOG_MAX || buf_append(&r->out, rec->raw, rec->raw_len) < 0) {
         b->dropped++;
-        log_warn("bus: no router took %s envelope to %s (slot %u) after the direct link refused it",
+        log_warn("bus: no live router took %s envelope to %s (slot %u) after its path failed",
                  env_type_name(h.type), h.dest, h.slot);
     }
 }
@@ -385,9 +389,36 @@ static void bus_drain(bus_t *b)
     bus_direct_drain(b->direct);
 }
 
-/* Send every batch; a batch ZeroMQ refused is retried on the next pass. */
+/* A registration or heartbeat addressed to router r itself: it stays on
+ * r's link whatever r's state (it is how r comes back). */
+static int bus_for_router(const bus_router *r, const env_rec *rec)
+{
+    env_hdr h;
+    return env_decode(rec->hdr, ENV_HDR_LEN, &h) == 0 && h.dest_kind == ENV_DEST_NODE &&
+           strcmp(h.dest, r->id) == 0;
+}
+
+/* Send every batch. The batch of a router that stopped answering goes to
+ * the live ones record by record (bus_pick skips the dead), but for its
+ * own registrations and heartbeats; a live router
+ * that refuses (its high-water mark, or a connection that just broke)
+ * keeps its batch for the next pass, which comes with the next event or
+ * heartbeat rather than at once, so a dead path never spins the loop. */
 static void bus_flush(bus_t *b)
 {
+    for (int i = 0; i < b->nrouters; i++) {
+        bus_router *r = &b->routers[i];
+        if (r->out.len == 0 || bus_router_live(b, r)) continue;
+        size_t len, off = 0;
+        char *data = buf_steal(&r->out, &len);
+        env_rec rec, last = {0};
+        while (env_batch_next(data, len, &off, &rec) == 1) {
+            if (bus_for_router(r, &rec)) last = rec;   /* only the newest is worth keeping */
+            else bus_reroute(b, &rec);
+        }
+        if (last.raw) buf_append(&r->out, last.raw, last.raw_len);
+        free(data);
+    }
     for (int i = 0; i < b->nrouters; i++) {
         bus_router *r = &b->routers[i];
         if (bus_flush_one(b, r) < 0 && errno != EAGAIN)
@@ -396,8 +427,8 @@ static void bus_flush(bus_t *b)
 }
 
 /* Late hook: flush what this iteration produced. A send may have taken
- * the fd's edge for input that is already waiting, and a refused batch
- * needs another try: in both cases the loop must not block. */
+ * the fd's edge for input that is already waiting: then the loop must not
+ * block. */
 static void bus_late_hook(loop_t *l, void *ud)
 {
     bus_t *b = ud;
@@ -410,7 +441,7 @@ static void bus_late_hook(loop_t *l, void *ud)
     for (int i = 0; i < b->nrouters; i++) {
         bus_router *r = &b->routers[i];
         if (r->touched) r->touched = zbatch_readable(r->sock);
-        if (r->out.len || r->touched) {
+        if (r->touched) {
             loop_wake(l);
             return;
         }

@@ -16,6 +16,7 @@ event loop with a time limit and closes the clients it made.
 """
 
 import asyncio
+import contextlib
 import itertools
 import sys
 from pathlib import Path
@@ -30,9 +31,11 @@ from clients import Client  # noqa: E402
 PASSWORD = "s3cret pass!"
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("xmpp"), sm_config=SM_LIMITS)
+@contextlib.contextmanager
+def running_cluster(basedir, **kw):
+    """A started Cluster(basedir, **kw) for the with-block; the test fails
+    if it does not start, or if stopping it finds problems."""
+    c = Cluster(basedir, **kw)
     try:
         c.start()
     except ClusterError as e:
@@ -40,6 +43,12 @@ def cluster(tmp_path_factory):
     yield c
     problems = c.stop()
     assert not problems, "cluster shutdown:\n" + "\n".join(problems)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    with running_cluster(tmp_path_factory.mktemp("xmpp"), sm_config=SM_LIMITS) as c:
+        yield c
 
 
 @pytest.fixture(autouse=True)

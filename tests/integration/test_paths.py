@@ -12,8 +12,8 @@ import time
 import pytest
 
 from clients import run
-from cluster import ROUTERS, Cluster, ClusterError, shard_of
-from conftest import PASSWORD, ClientFactory
+from cluster import ROUTERS, shard_of, slot_of
+from conftest import PASSWORD, ClientFactory, running_cluster
 from rfc6121 import NS_ROSTER, assert_result, roster_get, roster_set
 from test_chat import check_chat
 
@@ -21,32 +21,21 @@ N = 50
 _numbers = itertools.count(1)
 
 
-def start(tmp_path_factory, **kw):
-    c = Cluster(tmp_path_factory.mktemp("paths"), **kw)
-    try:
-        c.start()
-    except ClusterError as e:
-        pytest.fail(f"cluster did not start: {e}", pytrace=False)
-    return c
-
-
 @pytest.fixture(scope="module")
 def routed(tmp_path_factory):
-    c = start(tmp_path_factory, direct=False)
-    yield c
-    problems = c.stop()
-    assert not problems, "cluster shutdown:\n" + "\n".join(problems)
+    with running_cluster(tmp_path_factory.mktemp("paths"), direct=False) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
 def linked(tmp_path_factory):
-    c = start(tmp_path_factory)
-    yield c
-    for r in ROUTERS:                   # in case a test left them frozen
-        if c.procs.get(r) and c.procs[r].poll() is None:
-            c.procs[r].send_signal(signal.SIGCONT)
-    problems = c.stop()
-    assert not problems, "cluster shutdown:\n" + "\n".join(problems)
+    with running_cluster(tmp_path_factory.mktemp("paths")) as c:
+        try:
+            yield c
+        finally:
+            for r in ROUTERS:           # in case a test left them frozen
+                if c.procs.get(r) and c.procs[r].poll() is None:
+                    c.procs[r].send_signal(signal.SIGCONT)
 
 
 def pair_on_two_shards(cluster, prefix):
@@ -110,9 +99,42 @@ def test_a_killed_sm_comes_back_and_its_links_reconnect(linked):
     linked.procs[victim].wait(10)
     linked.restart_node(victim)
 
+    # The other nodes reconnect their links to the new process; until then
+    # envelopes go through the routers, so this works at once.
+    run_with_clients(linked, lambda make: chat_both_ways(make, a, b, "revived"))
+
+
+def test_batches_queued_for_a_killed_router_go_through_the_other(routed):
+    """Both users' slots are even, so bus_pick sends their stanzas through
+    router.0. Kill it and send at once: the nodes still count it live for
+    3 s, so the stanzas wait in its batch, which goes to router.1 once
+    router.0 is declared dead. Every message arrives, in order."""
+    def even_user(prefix):
+        while True:
+            j = f"{prefix}{next(_numbers)}@{routed.domain}"
+            if slot_of(j) % 2 == 0:
+                return j
+    a = even_user("failovera")
+    b = even_user("failoverb")
+    while shard_of(b) == shard_of(a):
+        b = even_user("failoverb")
+    routed.add_user(a, PASSWORD)
+    routed.add_user(b, PASSWORD)
+
     async def body(make):
-        # The other nodes reconnect their links to the new process; until
-        # then envelopes go through the routers, so this works at once.
-        await chat_both_ways(make, a, b, "revived")
-        await asyncio.sleep(0)
-    run_with_clients(linked, body)
+        ca = await make(a).login()
+        cb = await make(b).login()
+        routed.procs["router.0"].kill()
+        routed.procs["router.0"].wait(10)
+        await asyncio.sleep(0.5)        # the links to it are gone (ZMQ_IMMEDIATE)
+        for i in range(20):
+            ca.send_message(cb.jid, f"after a2b {i}", mid=f"fa{i}")
+            cb.send_message(ca.jid, f"after b2a {i}", mid=f"fb{i}")
+        for i in range(20):
+            check_chat(await cb.next_message(15), ca.jid, cb.jid, f"after a2b {i}", f"fa{i}")
+            check_chat(await ca.next_message(15), cb.jid, ca.jid, f"after b2a {i}", f"fb{i}")
+    try:
+        run_with_clients(routed, body)
+    finally:
+        if routed.procs["router.0"].poll() is not None:
+            routed.restart_node("router.0")

@@ -4,20 +4,16 @@ what every other test uses)."""
 
 import pytest
 
-from cluster import C2S_NODES, Cluster, ClusterError
+from cluster import C2S_NODES
+from conftest import running_cluster
 from test_paths import chat_both_ways, pair_on_two_shards, run_with_clients
 
 
 @pytest.fixture(scope="module")
 def openssl_records(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("tlsrec"), c2s_config={"tls_record_takeover": "false"})
-    try:
-        c.start()
-    except ClusterError as e:
-        pytest.fail(f"cluster did not start: {e}", pytrace=False)
-    yield c
-    problems = c.stop()
-    assert not problems, "cluster shutdown:\n" + "\n".join(problems)
+    with running_cluster(tmp_path_factory.mktemp("tlsrec"),
+                         c2s_config={"tls_record_takeover": "false"}) as c:
+        yield c
 
 
 def test_openssl_keeps_the_records_when_takeover_is_off(openssl_records):
