@@ -56,6 +56,7 @@ struct conn {
     unsigned header_sent : 1; /* our stream header was written */
     unsigned want_write : 1; /* EPOLLOUT armed */
     unsigned dirty : 1;      /* on the flush list */
+    unsigned fed : 1;        /* input parsed since the last parser sweep */
     xml_stream *parser;
     buf_t out;               /* bytes waiting to be written (freed when empty) */
     char *peer;              /* client address for logs */
@@ -102,6 +103,7 @@ struct c2s {
     uint32_t nconns;         /* live connections */
     conn_t *dirty_head;      /* connections with output to flush */
     uint64_t trim_timer;     /* pending heap trim (conn.c), or 0 */
+    uint64_t sweep_timer;    /* next parser sweep (conn.c), or 0 */
     /* counters */
     uint64_t accepted, closed, stanzas_in, stanzas_out, auth_ok, auth_fail;
 };
@@ -119,6 +121,9 @@ void listener_close(c2s_t *s);
 
 /* conn.c */
 conn_t *conn_new(c2s_t *s, int fd, const char *peer);
+/* Start and stop the sweep that frees the parsers of quiet connections. */
+int conn_sweep_start(c2s_t *s);
+void conn_sweep_stop(c2s_t *s);
 /* Queue bytes for the client (flushed before the loop sleeps). */
 void conn_write(conn_t *c, const char *data, size_t len);
 void conn_write_str(conn_t *c, const char *s);

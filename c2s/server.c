@@ -228,11 +228,12 @@ int c2s_run(const config_t *cfg, loop_t *loop, const char *node_id)
     if (!s->tls_ctx) goto out;
     s->bus = bus_open(loop, cfg, node_id, c2s_on_bus, s);
     if (!s->bus) goto out;
-    if (loop_add_hook(loop, c2s_flush_hook, s) < 0 || listener_open(s) < 0) goto out;
+    if (loop_add_hook(loop, c2s_flush_hook, s) < 0 || listener_open(s) < 0 || conn_sweep_start(s) < 0) goto out;
     log_info("ready");
     rc = loop_run(loop);
     c2s_shutdown(s);
 out:
+    conn_sweep_stop(s);
     loop_del_hook(loop, c2s_flush_hook, s);
     listener_close(s);
     bus_close(&s->bus);

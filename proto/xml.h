@@ -147,8 +147,12 @@ xml_err xml_stream_error(const xml_stream *s);
 /* Non-zero if the stream is open, healthy and between stanzas (no
  * partial stanza or text pending). */
 int xml_stream_idle(const xml_stream *s);
+/* Free the expat parser of an idle stream whose bytes expat has all
+ * consumed; the next feed makes a new one (see xml_stream.c). Not from a
+ * callback. 1 if freed, 0 if kept. */
+int xml_stream_release(xml_stream *s);
 /* Non-zero while the stream holds an expat parser: from the first byte
- * of a stream until a feed leaves it idle with no unparsed byte. */
+ * of a stream until xml_stream_release frees it. */
 int xml_stream_holds_parser(const xml_stream *s);
 /* Human-readable detail of the last error (never NULL). */
 const char *xml_stream_error_text(const xml_stream *s);

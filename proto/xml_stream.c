@@ -43,10 +43,12 @@
  * xml_stream_reset returns -1 if it is. xml_stream_feed is not reentrant.
  * Reset frees the expat parser; the next feed creates a fresh one.
  *
- * Idle streams hold no expat parser: an expat parser with its buffers and
- * tables costs several KiB, and most connections spend most of their life
- * between stanzas. When a feed ends with the stream open, no stanza begun
- * and every byte consumed by expat, the parser is freed. The next feed
+ * Idle streams need not hold an expat parser: an expat parser with its
+ * buffers and tables costs several KiB, and most connections spend most of
+ * their life between stanzas. xml_stream_release frees the parser when the
+ * stream is open, no stanza is begun and every byte was consumed by expat
+ * (the owner decides when: creating a parser costs more than parsing a
+ * small stanza, so a busy stream should keep its parser). The next feed
  * creates a new one and first parses, without callbacks or limit checks, a
  * copy of the stream's start tag reduced to its qualified name and its
  * namespace declarations (the replay header, kept since the header was
@@ -606,18 +608,17 @@ static int feed_piece(xml_stream *s, const char *data, size_t len)
     return check_after_feed(s);
 }
 
-/* Free the expat parser if the stream is idle and expat holds no
- * unparsed bytes (a partial token would be lost). */
-static void release_if_idle(xml_stream *s)
+int xml_stream_release(xml_stream *s)
 {
-    if (!s->p || !s->replay || !xml_stream_idle(s)) return;
+    if (!s || s->in_feed || !s->p || !s->replay || !xml_stream_idle(s)) return 0;
     XML_Index i = XML_GetCurrentByteIndex(s->p);
-    if (i < 0 || ev_start(s) != s->fed) return;
+    if (i < 0 || ev_start(s) != s->fed) return 0; /* a partial token would be lost */
     XML_ParserFree(s->p);
     s->p = NULL;
     buf_free(&s->text);
     s->base = s->fed;
     s->replay_len = 0;
+    return 1;
 }
 
 /* Create the expat parser of a stream that has none: for a new stream
@@ -658,7 +659,6 @@ int xml_stream_feed(xml_stream *s, const char *data, size_t len)
         data += n;
         len -= n;
     }
-    release_if_idle(s);
     return 0;
 }
 
