@@ -56,7 +56,7 @@ struct conn {
     unsigned header_sent : 1; /* our stream header was written */
     unsigned want_write : 1; /* EPOLLOUT armed */
     unsigned dirty : 1;      /* on the flush list */
-    unsigned fed : 1;        /* input parsed since the last parser sweep */
+    unsigned feeds : 3;      /* reads parsed since the last parser sweep, up to 7 */
     xml_stream *parser;
     buf_t out;               /* bytes waiting to be written (freed when empty) */
     char *peer;              /* client address for logs */
@@ -121,6 +121,8 @@ void listener_close(c2s_t *s);
 
 /* conn.c */
 conn_t *conn_new(c2s_t *s, int fd, const char *peer);
+/* After a read was parsed: free the parser unless the connection is busy. */
+void conn_fed(conn_t *c);
 /* Start and stop the sweep that frees the parsers of quiet connections. */
 int conn_sweep_start(c2s_t *s);
 void conn_sweep_stop(c2s_t *s);

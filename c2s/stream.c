@@ -231,9 +231,9 @@ void stream_restart(conn_t *c)
 void stream_input(conn_t *c, const char *data, size_t len)
 {
     c->in_feed = 1;
-    c->fed = 1;
     int rc = xml_stream_feed(c->parser, data, len);
     c->in_feed = 0;
+    if (rc == 0 && c->parser) conn_fed(c);
     if (rc < 0) {
         xml_err e = xml_stream_error(c->parser);
         if (c->state != CONN_CLOSED && c->state != CONN_CLOSING)
