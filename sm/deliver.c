@@ -25,7 +25,9 @@
  *   iq         full JID with a bound session: delivered. Otherwise
  *              results and errors are dropped and get/set answered:
  *              to the bare JID from the account itself by the IQ
- *              handlers (SM_IQ_ACCOUNT), else <service-unavailable/>.
+ *              handlers (SM_IQ_ACCOUNT), from anyone else by the
+ *              handlers that answer for the account (SM_IQ_OTHERS),
+ *              else <service-unavailable/>.
  *   presence   no such account: dropped (8.5.1); full JID: its session,
  *              else dropped; bare JID: every available session, none:
  *              dropped; a probe the hooks left: dropped. Presence that
@@ -200,6 +202,8 @@ static void deliver_iq(sm_t *sm, xml_node *st, const jid_t *to, sm_user *u)
     else if (stanza_is_error_or_result(st)) deliver_drop(sm, st, to, "no session for a result/error");
     else if (!jid_has_resource(to) && u->exists && (self = deliver_own_sender(u, st)))
         sm_iq_handle(sm, self, st, SM_IQ_ACCOUNT);
+    else if (!jid_has_resource(to) && u->exists)
+        sm_iq_handle_others(sm, u, st);
     else sm_route_bounce(sm, st, "service-unavailable");
 }
 

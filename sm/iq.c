@@ -13,13 +13,14 @@
 #include <string.h>
 
 #include "deliver.h"
+#include "load.h"
 #include "log.h"
 #include "mod.h"
 #include "route.h"
 #include "stanza.h"
 
 /* Find and run the handler; NULL when answered, else a condition. */
-static const char *iq_dispatch(sm_t *sm, sm_session *s, const xml_node *iq, const char *type, unsigned target)
+static const char *iq_dispatch(sm_t *sm, sm_iq_req *r, const xml_node *iq, const char *type, unsigned target)
 {
     if (!type || (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)) return "bad-request";
     if (!xml_attr_get(iq, "id")) return "bad-request";
@@ -29,7 +30,11 @@ static const char *iq_dispatch(sm_t *sm, sm_session *s, const xml_node *iq, cons
     const xml_node *payload = xml_child(iq, NULL, NULL);
     const sm_iq_handler *h = sm_mod_iq_find(payload->name, payload->ns, type);
     if (!h || !(h->flags & target)) return "service-unavailable";
-    return h->fn(sm, s, iq, payload);
+    /* without 'to' (target has both bits) it is the account's if the
+     * handler answers for the account, else the server's */
+    r->target = (h->flags & target & SM_IQ_ACCOUNT) ? SM_IQ_ACCOUNT : (h->flags & target);
+    if (r->target == SM_IQ_SERVER) r->owner = NULL;
+    return h->fn(sm, r, iq, payload);
 }
 
 void sm_iq_handle(sm_t *sm, sm_session *s, const xml_node *iq, unsigned target)
@@ -39,19 +44,63 @@ void sm_iq_handle(sm_t *sm, sm_session *s, const xml_node *iq, unsigned target)
         log_msg(LOG_DEBUG, sm->trace, "ignored iq %s from %s to the server", type, s->full);
         return;
     }
-    const char *cond = iq_dispatch(sm, s, iq, type, target);
+    sm_iq_req r = {s, s->user, target};
+    const char *cond = iq_dispatch(sm, &r, iq, type, target);
     if (cond) sm_route_bounce(sm, iq, cond);
 }
 
-int sm_iq_reply(sm_t *sm, const sm_session *s, const xml_node *iq, xml_node *payload)
+void sm_iq_handle_others(sm_t *sm, sm_user *owner, const xml_node *iq)
+{
+    const char *type = xml_attr_get(iq, "type");
+    if (stanza_is_error_or_result(iq)) return;
+    sm_iq_req r = {NULL, owner, SM_IQ_OTHERS};
+    const char *cond = iq_dispatch(sm, &r, iq, type, SM_IQ_OTHERS);
+    if (cond) sm_route_bounce(sm, iq, cond);
+}
+
+int sm_iq_asker_sees_presence(const sm_iq_req *r, const xml_node *iq)
+{
+    if (r->target == SM_IQ_ACCOUNT) return 1;
+    const char *from = xml_attr_get(iq, "from");
+    jid_t j;
+    char bare[SM_JID_MAX];
+    if (!r->owner || !from || jid_parse(from, &j) < 0 || jid_bare(&j, bare, sizeof bare) < 0) return 0;
+    if (strcmp(bare, r->owner->bare) == 0) return 1;
+    const sm_contact *c = sm_roster_find(r->owner, bare);
+    return c && (c->sub & SM_SUB_FROM);
+}
+
+/* The result for iq carrying payload (taken), or NULL. */
+static xml_node *iq_result(const xml_node *iq, xml_node *payload)
 {
     xml_node *r = stanza_iq_result(iq);
     if (!r) {
         xml_node_free(&payload);
-        return -1;
+        return NULL;
     }
     if (payload) xml_append(r, payload);
-    int rc = sm_deliver(sm, s, r);
+    return r;
+}
+
+int sm_iq_send_result(sm_t *sm, const xml_node *iq, xml_node *payload)
+{
+    xml_node *r = iq_result(iq, payload);
+    const char *to = r ? xml_attr_get(r, "to") : NULL;
+    jid_t j;
+    int rc = to && jid_parse(to, &j) == 0 ? sm_route_inbound(sm, r, &j) : -1;
     xml_node_free(&r);
     return rc;
+}
+
+int sm_iq_reply_session(sm_t *sm, const sm_session *s, const xml_node *iq, xml_node *payload)
+{
+    xml_node *r = iq_result(iq, payload);
+    int rc = r ? sm_deliver(sm, s, r) : -1;
+    xml_node_free(&r);
+    return rc;
+}
+
+int sm_iq_reply(sm_t *sm, const sm_iq_req *req, const xml_node *iq, xml_node *payload)
+{
+    return req->s ? sm_iq_reply_session(sm, req->s, iq, payload) : sm_iq_send_result(sm, iq, payload);
 }

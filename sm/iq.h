@@ -5,6 +5,7 @@
 #ifndef XMPP_SM_IQ_H
 #define XMPP_SM_IQ_H
 
+#include "mod.h"
 #include "sm.h"
 
 /* Handle iq from the local session s; target says what it was addressed
@@ -12,9 +13,22 @@
  * go to the handler of their payload or get an error; result/error are
  * ignored. */
 void sm_iq_handle(sm_t *sm, sm_session *s, const xml_node *iq, unsigned target);
+/* Handle iq addressed to the bare JID of the loaded account `owner` by
+ * anyone but that account (SM_IQ_OTHERS handlers); get/set without one
+ * get <service-unavailable/>. */
+void sm_iq_handle_others(sm_t *sm, sm_user *owner, const xml_node *iq);
 /* Answer iq with type='result' (to = its 'from', from = its 'to' if it
  * had one), carrying payload if not NULL; payload is taken in any case.
- * Sent to the session s. 0/-1. */
-int sm_iq_reply(sm_t *sm, const sm_session *s, const xml_node *iq, xml_node *payload);
+ * Sent to r's session, or routed to the asker. 0/-1. */
+int sm_iq_reply(sm_t *sm, const sm_iq_req *r, const xml_node *iq, xml_node *payload);
+/* Non-zero if the asker of iq may learn r->owner's presence (and what
+ * the server tells on its behalf): the account itself, or a contact
+ * with a 'from' or 'both' subscription. */
+int sm_iq_asker_sees_presence(const sm_iq_req *r, const xml_node *iq);
+/* The same, sent to the local session s. 0/-1. */
+int sm_iq_reply_session(sm_t *sm, const sm_session *s, const xml_node *iq, xml_node *payload);
+/* The same, routed to the iq's 'from' wherever it is (for answers given
+ * after a storage round trip, when the session may be gone). 0/-1. */
+int sm_iq_send_result(sm_t *sm, const xml_node *iq, xml_node *payload);
 
 #endif

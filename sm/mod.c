@@ -2,12 +2,13 @@
  * mod.c - the list of sm modules and the hook runners (see mod.h).
  *
  * The order below is the order hooks run in: roster, subscription,
- * offline, presence, ping. Offline runs before presence so that its
+ * offline, presence, ping, disco, info. Offline runs before presence so that its
  * outbound hook still sees the session's state before a presence changes
  * it (availability, priority); presence keeps that state.
  */
 #include "mod.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const sm_module *const sm_modules[] = {
@@ -16,6 +17,8 @@ static const sm_module *const sm_modules[] = {
     &mod_offline,
     &mod_presence,
     &mod_ping,
+    &mod_disco,
+    &mod_info,
 };
 
 #define SM_NMODULES (sizeof sm_modules / sizeof sm_modules[0])
@@ -69,6 +72,26 @@ int sm_mod_undelivered(sm_t *sm, xml_node *st, const jid_t *to)
         if (sm_modules[i]->undelivered && sm_modules[i]->undelivered(sm, st, to) == SM_HANDLED)
             return SM_HANDLED;
     return SM_PASS;
+}
+
+static int feature_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void sm_mod_features(unsigned target, void (*fn)(void *ud, const char *feature), void *ud)
+{
+    const char *all[256];
+    size_t n = 0;
+    for (size_t i = 0; i < SM_NMODULES; i++) {
+        for (const sm_iq_handler *h = sm_modules[i]->iq; h && h->element; h++)
+            if ((h->flags & target) && n < sizeof all / sizeof all[0]) all[n++] = h->ns;
+        for (const char *const *f = sm_modules[i]->features; target == SM_IQ_SERVER && f && *f; f++)
+            if (n < sizeof all / sizeof all[0]) all[n++] = *f;
+    }
+    qsort(all, n, sizeof all[0], feature_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || strcmp(all[i], all[i - 1]) != 0) fn(ud, all[i]);
 }
 
 const sm_iq_handler *sm_mod_iq_find(const char *name, const char *ns, const char *type)

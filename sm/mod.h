@@ -29,11 +29,23 @@ enum { SM_PASS = 0, SM_HANDLED = 1 };
 /* Where an IQ handler applies (sm_iq_handler.flags). */
 #define SM_IQ_ACCOUNT 0x1   /* to the sender's bare JID, or without 'to' */
 #define SM_IQ_SERVER  0x2   /* to the server's domain, or without 'to' */
+#define SM_IQ_OTHERS  0x4   /* to an account's bare JID from anyone else: the
+                               server answers on the account's behalf */
 
-/* Answer iq (type get or set, from the local session s) whose only child
- * is payload. Returns NULL when it replied (e.g. with sm_iq_reply), or a
- * stanza error condition ("bad-request") that the dispatcher sends back. */
-typedef const char *(*sm_iq_fn)(sm_t *sm, sm_session *s, const xml_node *iq, const xml_node *payload);
+/* Who asked and for whom (iq.h). */
+typedef struct sm_iq_req {
+    sm_session *s;      /* the asking session (SM_IQ_ACCOUNT, SM_IQ_SERVER); NULL
+                           for SM_IQ_OTHERS, whose asker may be on any shard */
+    sm_user *owner;     /* the account addressed, loaded (SM_IQ_ACCOUNT: s's
+                           user; SM_IQ_OTHERS); NULL for SM_IQ_SERVER */
+    unsigned target;    /* the SM_IQ_* it was dispatched as */
+} sm_iq_req;
+
+/* Answer iq (type get or set) whose only child is payload. Returns NULL
+ * when it replied (sm_iq_reply) or will reply later (sm_iq_send_result,
+ * sm_route_bounce), or a stanza error condition ("bad-request") that the
+ * dispatcher sends back. */
+typedef const char *(*sm_iq_fn)(sm_t *sm, const sm_iq_req *r, const xml_node *iq, const xml_node *payload);
 
 typedef struct sm_iq_handler {
     const char *element;   /* payload local name */
@@ -53,6 +65,8 @@ typedef struct sm_module {
     int (*in)(sm_t *sm, xml_node *st, const jid_t *to, sm_user *u);
     int (*undelivered)(sm_t *sm, xml_node *st, const jid_t *to);
     const sm_iq_handler *iq;   /* terminated by an entry with element NULL */
+    const char *const *features; /* disco#info features of the server besides
+                                    its IQ namespaces (NULL-terminated, or NULL) */
 } sm_module;
 
 /* Run every module's init in order; on a failure, fini the ones already
@@ -67,6 +81,10 @@ int sm_mod_in(sm_t *sm, xml_node *st, const jid_t *to, sm_user *u);
 int sm_mod_undelivered(sm_t *sm, xml_node *st, const jid_t *to);
 /* The handler for a payload (name, ns) and IQ type, or NULL. */
 const sm_iq_handler *sm_mod_iq_find(const char *name, const char *ns, const char *type);
+/* Call fn for every disco#info feature of `target` (SM_IQ_SERVER or
+ * SM_IQ_OTHERS): the namespace of each IQ handler that answers there and
+ * the modules' own features (server only), each once, in sorted order. */
+void sm_mod_features(unsigned target, void (*fn)(void *ud, const char *feature), void *ud);
 
 /* The modules (defined in their files). */
 extern const sm_module mod_offline;
@@ -74,5 +92,7 @@ extern const sm_module mod_presence;
 extern const sm_module mod_roster;
 extern const sm_module mod_subscription;
 extern const sm_module mod_ping;
+extern const sm_module mod_disco;
+extern const sm_module mod_info;
 
 #endif

@@ -260,8 +260,11 @@ static int offline_out(sm_t *sm, sm_session *s, xml_node *st, const jid_t *to)
     return SM_PASS;
 }
 
+static const char *const offline_features[] = {"msgoffline", NULL};
+
 const sm_module mod_offline = {
     .name = "offline",
+    .features = offline_features,
     .init = offline_init,
     .out = offline_out,
     .undelivered = offline_undelivered,

@@ -7,9 +7,9 @@
 #include "mod.h"
 #include "stanza.h"
 
-static const char *ping_get(sm_t *sm, sm_session *s, const xml_node *iq, const xml_node *payload)
+static const char *ping_get(sm_t *sm, const sm_iq_req *r, const xml_node *iq, const xml_node *payload)
 {
-    return sm_iq_reply(sm, s, iq, NULL) < 0 ? "internal-server-error" : NULL;
+    return sm_iq_reply(sm, r, iq, NULL) < 0 ? "internal-server-error" : NULL;
 }
 
 static const sm_iq_handler ping_iq[] = {

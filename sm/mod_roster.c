@@ -99,7 +99,7 @@ static int roster_full(sm_t *sm, sm_session *s, const xml_node *iq)
 {
     xml_node *q = roster_query(s->user);
     s->roster_requested = 1;
-    return q ? sm_iq_reply(sm, s, iq, q) : -1;
+    return q ? sm_iq_reply_session(sm, s, iq, q) : -1;
 }
 
 /* Push a roster.since item (changed or removed) to s. */
@@ -126,7 +126,7 @@ static void roster_catch_up_one(sm_t *sm, sm_session *s, const json_t *item)
 static void roster_catch_up(sm_t *sm, sm_session *s, const xml_node *iq, const json_t *reply)
 {
     const json_t *items = json_object_get(reply, "items");
-    sm_iq_reply(sm, s, iq, NULL);
+    sm_iq_reply_session(sm, s, iq, NULL);
     for (size_t i = 0; i < json_array_size(items); i++) roster_catch_up_one(sm, s, json_array_get(items, i));
     s->roster_requested = 1;
     for (xml_node *h = s->roster_held ? s->roster_held->first : NULL; h; h = h->next)
@@ -185,8 +185,9 @@ static int roster_ver_parse(const char *s, unsigned long long *v)
     return *end ? -1 : 0;
 }
 
-static const char *roster_get(sm_t *sm, sm_session *s, const xml_node *iq, const xml_node *payload)
+static const char *roster_get(sm_t *sm, const sm_iq_req *r, const xml_node *iq, const xml_node *payload)
 {
+    sm_session *s = r->s;
     const char *ver = xml_attr_get(payload, "ver");
     unsigned long long v;
     if (xml_child(payload, NULL, NULL)) return "bad-request";   /* a get MUST NOT carry items (2.1.3) */
@@ -195,7 +196,7 @@ static const char *roster_get(sm_t *sm, sm_session *s, const xml_node *iq, const
     if (ver && roster_ver_parse(ver, &v) == 0 && v <= s->user->roster_ver) {
         if (v == s->user->roster_ver) {
             s->roster_requested = 1;
-            return sm_iq_reply(sm, s, iq, NULL) < 0 ? "internal-server-error" : NULL;
+            return sm_iq_reply_session(sm, s, iq, NULL) < 0 ? "internal-server-error" : NULL;
         }
         if (roster_since(sm, s, iq, v) == 0) return NULL;
     }
@@ -269,7 +270,7 @@ static const char *roster_update(sm_t *sm, sm_session *s, const xml_node *iq, co
     log_msg(LOG_DEBUG, sm->trace, "roster of %s: set %s (%zu groups), version %llu", u->bare, contact,
             c->ngroups, c->ver);
     xml_node *push = sm_roster_item(c);
-    sm_iq_reply(sm, s, iq, NULL);
+    sm_iq_reply_session(sm, s, iq, NULL);
     sm_roster_push(sm, u, push, c->ver);
     return NULL;
 }
@@ -288,7 +289,7 @@ static const char *roster_remove(sm_t *sm, sm_session *s, const xml_node *iq, co
     unsigned long long ver = sm_roster_delete(sm, u, c);
     log_msg(LOG_DEBUG, sm->trace, "roster of %s: removed %s (sub=%u ask=%u pending_in=%u), version %llu", u->bare,
             contact, sub, ask, pin, ver);
-    sm_iq_reply(sm, s, iq, NULL);
+    sm_iq_reply_session(sm, s, iq, NULL);
     sm_roster_push(sm, u, sm_roster_item_removed(contact), ver);
     if (sub & SM_SUB_FROM) sm_presence_send_unavailable(sm, u, contact);
     if ((sub & SM_SUB_TO) || ask) sm_roster_send(sm, u, contact, "unsubscribe", NULL);
@@ -296,8 +297,9 @@ static const char *roster_remove(sm_t *sm, sm_session *s, const xml_node *iq, co
     return NULL;
 }
 
-static const char *roster_set(sm_t *sm, sm_session *s, const xml_node *iq, const xml_node *payload)
+static const char *roster_set(sm_t *sm, const sm_iq_req *r, const xml_node *iq, const xml_node *payload)
 {
+    sm_session *s = r->s;
     const xml_node *item = xml_child(payload, "item", NS_ROSTER);
     if (!item || xml_child_next(payload, item, "item", NS_ROSTER)) return "bad-request";
     const char *jid_s = xml_attr_get(item, "jid"), *sub = xml_attr_get(item, "subscription");

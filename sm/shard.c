@@ -18,6 +18,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bind.h"
 #include "deliver.h"
@@ -145,6 +146,7 @@ static void shard_stats(loop_t *l, uint64_t id, void *ud)
 int sm_shard_init(sm_t *sm, const config_t *cfg, loop_t *loop, const char *node_id)
 {
     sm->cfg = cfg;
+    sm->started = (long long)time(NULL);
     sm->loop = loop;
     if (strlen(node_id) == 0 || strlen(node_id) > ENV_NODE_MAX) {
         log_error("node id '%s' must be 1..%d bytes", node_id, ENV_NODE_MAX);

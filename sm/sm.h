@@ -135,6 +135,7 @@ typedef struct sm {
     size_t cur_len;
     unsigned long cur_gen;
     int ready;                     /* "ready" was logged */
+    long long started;             /* unix time the shard started (uptime) */
     uint64_t stats_timer;          /* periodic stats log */
     sm_stats stats;                /* counters */
 } sm_t;
