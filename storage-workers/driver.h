@@ -16,7 +16,7 @@
  *     none is.
  *   - Passwords never reach a driver: accounts hold only SCRAM records.
  *   - Everything below an account (roster, pending requests, last
- *     presence, offline messages) is deleted with it.
+ *     presence, offline messages, keyed data) is deleted with it.
  *   - Strings handed to a callback are valid only during that call, and a
  *     callback must not call back into the same handle. A callback that
  *     returns -1 stops the operation: it returns DRIVER_ERROR and a write
@@ -95,15 +95,29 @@ typedef struct driver_stanza {
     int64_t stamp;         /* when it was stored */
 } driver_stanza;
 
+/* One row of a user's keyed data: the value stored under (kind, key) for
+ * one account. A kind names what the rows are for ("vcard", "private",
+ * "block", "privacy"); the driver gives kinds no meaning. */
+typedef struct driver_data {
+    const char *kind;      /* the row's kind */
+    const char *key;       /* its key within the kind; "" is a key like any other */
+    const char *value;     /* the stored text (no NUL byte inside) */
+    size_t value_len;      /* bytes of value, without the terminating NUL */
+    int64_t stamp;         /* when the row was last written */
+} driver_data;
+
 /* Called once per row; 0 to go on, -1 to stop (see the contracts above). */
 typedef int (*driver_item_cb)(void *ud, const driver_item *item);
 typedef int (*driver_stanza_cb)(void *ud, const driver_stanza *st);
+typedef int (*driver_data_cb)(void *ud, const driver_data *row);
 
 /* The callbacks of user_load; each may be NULL. */
 typedef struct driver_load_cb {
     driver_item_cb item;         /* each roster row but tombstones, hidden ones included */
     driver_stanza_cb pending;    /* each pending subscription request */
     driver_stanza_cb presence;   /* the last unavailable presence, if one is stored */
+    driver_data_cb data;         /* each keyed-data row of the kinds below */
+    const char *const *kinds;    /* NULL-ended list of kinds for data; NULL: none */
     void *ud;                    /* passed to each */
 } driver_load_cb;
 
@@ -155,8 +169,11 @@ typedef struct driver {
     /* Everything the session manager loads for a user, read in one
      * transaction: the roster version, the callbacks for the roster rows
      * (by contact), the pending requests (oldest first) and the last
-     * presence, the number of offline messages. DRIVER_NOT_FOUND if the
-     * account does not exist (no callback is called then). */
+     * presence, the number of offline messages, and the keyed-data rows of
+     * each kind in cb->kinds (kind after kind in the list's order, each
+     * kind's rows by key as data_list gives them; a kind listed twice is
+     * reported twice). DRIVER_NOT_FOUND if the account does not exist (no
+     * callback is called then). */
     driver_status (*user_load)(void *db, const char *jid, const driver_load_cb *cb, driver_load *out);
     /* Insert or replace the roster row item->contact with item's state
      * (item->deleted and item->ver are ignored; a tombstone comes back to
@@ -201,6 +218,31 @@ typedef struct driver {
      * all, in one transaction (if cb stops, nothing is deleted).
      * DRIVER_NOT_FOUND if the account does not exist. */
     driver_status (*offline_pop)(void *db, const char *jid, driver_stanza_cb cb, void *ud);
+
+    /* Keyed data: one text value per (jid, kind, key), for the features
+     * that store a document or a list per user (vCard, private XML,
+     * blocking and privacy lists). Kinds, keys and values are checked by
+     * the caller and stored as given; keys compare byte for byte. */
+
+    /* Call cb once with the row (kind, key) if there is one; DRIVER_OK
+     * either way, so the caller learns "found" from the callback.
+     * DRIVER_NOT_FOUND if the account does not exist. */
+    driver_status (*data_get)(void *db, const char *jid, const char *kind, const char *key,
+                              driver_data_cb cb, void *ud);
+    /* Insert or replace the row (kind, key) with value, stamped now. With
+     * max_rows > 0, adding a new key when the user already has max_rows
+     * rows of that kind is DRIVER_LIMIT (replacing a key is always
+     * allowed); max_rows 0: no limit. DRIVER_NOT_FOUND if the account does
+     * not exist. */
+    driver_status (*data_put)(void *db, const char *jid, const char *kind, const char *key,
+                              const char *value, int64_t max_rows);
+    /* Delete the row (kind, key), or every row of kind when key is NULL;
+     * DRIVER_OK also when there was none. DRIVER_NOT_FOUND if the account
+     * does not exist. */
+    driver_status (*data_del)(void *db, const char *jid, const char *kind, const char *key);
+    /* Call cb for each row of kind, in ascending byte order of key.
+     * DRIVER_NOT_FOUND if the account does not exist. */
+    driver_status (*data_list)(void *db, const char *jid, const char *kind, driver_data_cb cb, void *ud);
 } driver_t;
 
 /* The drivers. driver_sqlite reads storage.path (relative to the config

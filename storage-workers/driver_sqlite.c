@@ -13,8 +13,9 @@
  * the table schema_version records which ones ran.
  *
  * This file holds the handle (open, close, migrations, the SQL of every
- * statement, errors, transactions) and the driver table; the operations
- * are in driver_sqlite_account.c and driver_sqlite_data.c.
+ * statement, errors, transactions, the helpers that step statements) and
+ * the driver table; the operations are in driver_sqlite_account.c,
+ * driver_sqlite_data.c and driver_sqlite_kv.c.
  */
 #include "driver_sqlite.h"
 #include "migrations/migrations.h"
@@ -84,6 +85,15 @@ static const char *const driver_sqlite_sql[ST_COUNT] = {
     [ST_OFFLINE_INSERT] = "INSERT INTO offline_messages (jid, stanza, stamp) VALUES (?1, ?2, ?3)",
     [ST_OFFLINE_ALL] = "SELECT stanza, stamp FROM offline_messages WHERE jid = ?1 ORDER BY id",
     [ST_OFFLINE_CLEAR] = "DELETE FROM offline_messages WHERE jid = ?1",
+    [ST_DATA_GET] = "SELECT key, value, stamp FROM user_data WHERE jid = ?1 AND kind = ?2 AND key = ?3",
+    [ST_DATA_EXISTS] = "SELECT 1 FROM user_data WHERE jid = ?1 AND kind = ?2 AND key = ?3",
+    [ST_DATA_COUNT] = "SELECT count(*) FROM user_data WHERE jid = ?1 AND kind = ?2",
+    [ST_DATA_PUT] =
+        "INSERT INTO user_data (jid, kind, key, value, stamp) VALUES (?1, ?2, ?3, ?4, ?5)"
+        " ON CONFLICT (jid, kind, key) DO UPDATE SET value = excluded.value, stamp = excluded.stamp",
+    [ST_DATA_DEL] = "DELETE FROM user_data WHERE jid = ?1 AND kind = ?2 AND key = ?3",
+    [ST_DATA_DEL_KIND] = "DELETE FROM user_data WHERE jid = ?1 AND kind = ?2",
+    [ST_DATA_LIST] = "SELECT key, value, stamp FROM user_data WHERE jid = ?1 AND kind = ?2 ORDER BY key",
     [ST_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
     [ST_SYNC_FULL] = "PRAGMA synchronous = FULL",
 };
@@ -154,6 +164,60 @@ driver_status driver_sqlite_commit(driver_sqlite_db *db)
     if (driver_sqlite_run(db, ST_COMMIT) == DRIVER_OK) return DRIVER_OK;
     driver_sqlite_rollback(db);
     return DRIVER_ERROR;
+}
+
+/* ---- statements and transactions shared by the operations ---- */
+
+/* Step a bound statement that returns no rows, then reset it. A foreign
+ * key violation means the owning account does not exist: DRIVER_NOT_FOUND. */
+driver_status driver_sqlite_write(driver_sqlite_db *db, sqlite3_stmt *st, const char *what)
+{
+    if (!st) return DRIVER_ERROR;
+    int rc = sqlite3_step(st);
+    driver_status s = DRIVER_OK;
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) s = DRIVER_NOT_FOUND;
+    else if (rc != SQLITE_DONE) s = driver_sqlite_fail(db, what);
+    driver_sqlite_done(st);
+    return s;
+}
+
+/* The first n integer columns of the first row of a bound statement into
+ * out, then reset it. DRIVER_NOT_FOUND if there is no row. */
+driver_status driver_sqlite_ints(driver_sqlite_db *db, sqlite3_stmt *st, int64_t *out, int n,
+                                 const char *what)
+{
+    for (int i = 0; i < n; i++) out[i] = 0;      /* also when there is no row */
+    if (!st) return DRIVER_ERROR;
+    int rc = sqlite3_step(st);
+    driver_status s = DRIVER_NOT_FOUND;
+    if (rc == SQLITE_ROW) {
+        for (int i = 0; i < n; i++) out[i] = sqlite3_column_int64(st, i);
+        s = DRIVER_OK;
+    } else if (rc != SQLITE_DONE) {
+        s = driver_sqlite_fail(db, what);
+    }
+    driver_sqlite_done(st);
+    return s;
+}
+
+/* The stamp to store for a requested one (0: now). */
+sqlite3_int64 driver_sqlite_stamp(int64_t stamp)
+{
+    return stamp ? (sqlite3_int64)stamp : (sqlite3_int64)time(NULL);
+}
+
+/* Run step inside a transaction opened with statement begin (ST_BEGIN to
+ * write, ST_BEGIN_READ for a consistent read); commit when it returns
+ * DRIVER_OK, else roll back and return its status. */
+driver_status driver_sqlite_atomic(driver_sqlite_db *db, int begin, driver_sqlite_step step, void *arg)
+{
+    if (driver_sqlite_run(db, begin) != DRIVER_OK) return DRIVER_ERROR;
+    driver_status s = step(db, arg);
+    if (s != DRIVER_OK) {
+        driver_sqlite_rollback(db);
+        return s;
+    }
+    return driver_sqlite_commit(db);
 }
 
 /* ---- open / close ---- */
@@ -344,5 +408,9 @@ const driver_t driver_sqlite = {
     .presence_last = driver_sqlite_presence_last,
     .offline_put = driver_sqlite_offline_put,
     .offline_pop = driver_sqlite_offline_pop,
+    .data_get = driver_sqlite_data_get,
+    .data_put = driver_sqlite_data_put,
+    .data_del = driver_sqlite_data_del,
+    .data_list = driver_sqlite_data_list,
 };
 

@@ -4,7 +4,8 @@
  * the error and transaction helpers. driver_sqlite.c opens, migrates and
  * exports the driver; driver_sqlite_account.c holds the accounts,
  * driver_sqlite_data.c each user's rosters, pending requests, last
- * presence and offline messages.
+ * presence and offline messages, driver_sqlite_kv.c each user's keyed data
+ * (the user_data table).
  */
 #ifndef XMPP_DRIVER_SQLITE_H
 #define XMPP_DRIVER_SQLITE_H
@@ -47,6 +48,13 @@ enum driver_sqlite_stmt_id {
     ST_OFFLINE_INSERT,
     ST_OFFLINE_ALL,
     ST_OFFLINE_CLEAR,
+    ST_DATA_GET,
+    ST_DATA_EXISTS,
+    ST_DATA_COUNT,
+    ST_DATA_PUT,
+    ST_DATA_DEL,
+    ST_DATA_DEL_KIND,
+    ST_DATA_LIST,
     ST_SYNC_NORMAL,
     ST_SYNC_FULL,
     ST_COUNT
@@ -88,6 +96,26 @@ void driver_sqlite_rollback(driver_sqlite_db *db);
 /* Commit, or roll back and return DRIVER_ERROR. */
 driver_status driver_sqlite_commit(driver_sqlite_db *db);
 
+/* Step a bound statement that returns no rows, then reset it. A foreign
+ * key violation means the owning account does not exist: DRIVER_NOT_FOUND. */
+driver_status driver_sqlite_write(driver_sqlite_db *db, sqlite3_stmt *st, const char *what);
+
+/* The first n integer columns of the first row of a bound statement into
+ * out, then reset it. DRIVER_NOT_FOUND if there is no row. */
+driver_status driver_sqlite_ints(driver_sqlite_db *db, sqlite3_stmt *st, int64_t *out, int n,
+                                 const char *what);
+
+/* The stamp to store for a requested one (0: now). */
+sqlite3_int64 driver_sqlite_stamp(int64_t stamp);
+
+/* A step of driver_sqlite_atomic; arg is the operation's own argument. */
+typedef driver_status (*driver_sqlite_step)(driver_sqlite_db *db, void *arg);
+
+/* Run step inside a transaction opened with statement begin (ST_BEGIN to
+ * write, ST_BEGIN_READ for a consistent read); commit when it returns
+ * DRIVER_OK, else roll back and return its status. */
+driver_status driver_sqlite_atomic(driver_sqlite_db *db, int begin, driver_sqlite_step step, void *arg);
+
 /* ---- the operations of driver_t (driver.h), by file ---- */
 
 /* accounts: driver_sqlite_account.c */
@@ -102,8 +130,8 @@ driver_status driver_sqlite_user_create(void *h, const char *jid, const driver_u
 driver_status driver_sqlite_user_set_scram(void *h, const char *jid, const driver_user *u);
 
 /* One statement: the cascade to the account's other tables (SCRAM
- * records, roster, pending requests, last presence, offline messages) is
- * part of it, so it is atomic without an explicit transaction. */
+ * records, roster, pending requests, last presence, offline messages,
+ * keyed data) is part of it, so it is atomic without an explicit transaction. */
 driver_status driver_sqlite_user_delete(void *h, const char *jid);
 
 /* The callback must not call back into this handle: the listing statement
@@ -136,5 +164,23 @@ driver_status driver_sqlite_offline_put(void *h, const char *jid, const driver_s
                        int64_t *count);
 
 driver_status driver_sqlite_offline_pop(void *h, const char *jid, driver_stanza_cb cb, void *ud);
+
+/* keyed data: driver_sqlite_kv.c */
+
+/* Call cb for each row of kind (by key) inside the caller's transaction;
+ * *rows receives how many it saw (may be NULL). It does not check that
+ * the account exists: user_load has done that already. */
+driver_status driver_sqlite_data_rows(driver_sqlite_db *db, const char *jid, const char *kind, driver_data_cb cb,
+                                      void *ud, int64_t *rows);
+
+driver_status driver_sqlite_data_get(void *h, const char *jid, const char *kind, const char *key,
+                                     driver_data_cb cb, void *ud);
+
+driver_status driver_sqlite_data_put(void *h, const char *jid, const char *kind, const char *key,
+                                     const char *value, int64_t max_rows);
+
+driver_status driver_sqlite_data_del(void *h, const char *jid, const char *kind, const char *key);
+
+driver_status driver_sqlite_data_list(void *h, const char *jid, const char *kind, driver_data_cb cb, void *ud);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * driver_sqlite_data.c - each user's data in the SQLite driver: the load
- * at first use, rosters, pending subscription requests, the last
+ * at first use (which includes the keyed data of driver_sqlite_kv.c the
+ * caller asks for), rosters, pending subscription requests, the last
  * unavailable presence and offline messages (see driver_sqlite.c for the
  * handle).
  *
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- helpers for the per-user data ---- */
 
@@ -28,61 +28,6 @@ static sqlite3_stmt *driver_sqlite_bind(driver_sqlite_db *db, int id, const char
     sqlite3_bind_text(st, 1, jid, -1, SQLITE_STATIC);
     if (b) sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
     return st;
-}
-
-/* Step a bound statement that returns no rows, then reset it. A foreign
- * key violation means the owning account does not exist: DRIVER_NOT_FOUND. */
-static driver_status driver_sqlite_write(driver_sqlite_db *db, sqlite3_stmt *st, const char *what)
-{
-    if (!st) return DRIVER_ERROR;
-    int rc = sqlite3_step(st);
-    driver_status s = DRIVER_OK;
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) s = DRIVER_NOT_FOUND;
-    else if (rc != SQLITE_DONE) s = driver_sqlite_fail(db, what);
-    driver_sqlite_done(st);
-    return s;
-}
-
-/* The first n integer columns of the first row of a bound statement into
- * out, then reset it. DRIVER_NOT_FOUND if there is no row. */
-static driver_status driver_sqlite_ints(driver_sqlite_db *db, sqlite3_stmt *st, int64_t *out, int n,
-                                        const char *what)
-{
-    for (int i = 0; i < n; i++) out[i] = 0;      /* also when there is no row */
-    if (!st) return DRIVER_ERROR;
-    int rc = sqlite3_step(st);
-    driver_status s = DRIVER_NOT_FOUND;
-    if (rc == SQLITE_ROW) {
-        for (int i = 0; i < n; i++) out[i] = sqlite3_column_int64(st, i);
-        s = DRIVER_OK;
-    } else if (rc != SQLITE_DONE) {
-        s = driver_sqlite_fail(db, what);
-    }
-    driver_sqlite_done(st);
-    return s;
-}
-
-/* The stamp to store for a requested one (0: now). */
-static sqlite3_int64 driver_sqlite_stamp(int64_t stamp)
-{
-    return stamp ? (sqlite3_int64)stamp : (sqlite3_int64)time(NULL);
-}
-
-/* A step of driver_sqlite_atomic; arg is the operation's own argument. */
-typedef driver_status (*driver_sqlite_step)(driver_sqlite_db *db, void *arg);
-
-/* Run step inside a transaction opened with statement begin (ST_BEGIN to
- * write, ST_BEGIN_READ for a consistent read); commit when it returns
- * DRIVER_OK, else roll back and return its status. */
-static driver_status driver_sqlite_atomic(driver_sqlite_db *db, int begin, driver_sqlite_step step, void *arg)
-{
-    if (driver_sqlite_run(db, begin) != DRIVER_OK) return DRIVER_ERROR;
-    driver_status s = step(db, arg);
-    if (s != DRIVER_OK) {
-        driver_sqlite_rollback(db);
-        return s;
-    }
-    return driver_sqlite_commit(db);
 }
 
 /* Decode a row of DRIVER_SQLITE_ITEM_COLS into it (strings borrowed from
@@ -207,6 +152,9 @@ static driver_status driver_sqlite_load_step(driver_sqlite_db *db, void *p)
     if (s == DRIVER_OK && a->cb->presence) {
         s = driver_sqlite_stanzas(db, driver_sqlite_bind(db, ST_PRESENCE_GET, a->jid, NULL), 0,
                                   a->cb->presence, a->cb->ud, "load last presence");
+    }
+    for (size_t i = 0; s == DRIVER_OK && a->cb->data && a->cb->kinds && a->cb->kinds[i]; i++) {
+        s = driver_sqlite_data_rows(db, a->jid, a->cb->kinds[i], a->cb->data, a->cb->ud, NULL);
     }
     if (s != DRIVER_OK) return s;
     s = driver_sqlite_ints(db, driver_sqlite_bind(db, ST_OFFLINE_COUNT, a->jid, NULL), &a->out->offline_count, 1,

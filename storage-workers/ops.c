@@ -26,6 +26,10 @@
 #define OPS_NAME_MAX 1023                     /* bytes of a roster item name */
 #define OPS_GROUP_MAX 1023                    /* bytes of a roster group name */
 #define OPS_GROUPS_MAX 64                     /* groups of one roster item */
+#define OPS_KIND_MAX 64                       /* bytes of a keyed-data kind */
+#define OPS_KINDS_MAX 32                      /* kinds one user.load may ask for */
+#define OPS_KEY_MAX 3072                      /* bytes of a keyed-data key */
+#define OPS_VALUE_MAX 1048576                 /* bytes of a keyed-data value */
 
 typedef json_t *(*ops_fn)(const ops_ctx *c, const json_t *req);
 
@@ -139,6 +143,80 @@ static const char *ops_arg_stanza(const json_t *req, json_t **fail)
         return NULL;
     }
     return s;
+}
+
+/* Non-zero if s (len bytes) is a kind: 1..OPS_KIND_MAX bytes of
+ * [a-z0-9._-], a plain name that needs no escaping in logs or JSON. */
+static int ops_is_kind(const char *s, size_t len)
+{
+    if (!s || len == 0 || len > OPS_KIND_MAX) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The kind in v (field `what`), see ops_is_kind. Returns the string
+ * (owned by v) or NULL with *fail set. */
+static const char *ops_kind(const json_t *v, const char *what, json_t **fail)
+{
+    const char *s = json_string_value(v);
+    if (!ops_is_kind(s, json_string_length(v))) {
+        *fail = ops_fail("bad-request", "%s: %s", what, !v ? "missing" : !s ? "must be a string"
+                         : "must be 1..64 bytes of a-z, 0-9, '.', '_', '-'");
+        return NULL;
+    }
+    return s;
+}
+
+/* req[name] as a string of at most max bytes ("" allowed) and without a
+ * NUL byte, which the database would cut the text at (the JSON parser
+ * refuses \u0000, but ops_execute also takes requests built in memory).
+ * Returns the string (owned by req); NULL when it is absent and optional,
+ * *fail untouched, or NULL with *fail set. */
+static const char *ops_arg_text(const json_t *req, const char *name, size_t max, int optional, json_t **fail)
+{
+    const json_t *v = json_object_get(req, name);
+    const char *s = json_string_value(v);
+    if (!v && optional) return NULL;
+    if (!s) {
+        *fail = ops_fail("bad-request", "%s: %s", name, v ? "must be a string" : "missing");
+        return NULL;
+    }
+    if (json_string_length(v) > max || strlen(s) != json_string_length(v)) {
+        *fail = ops_fail("bad-request", "%s: must be a string of at most %zu bytes without NUL", name, max);
+        return NULL;
+    }
+    return s;
+}
+
+/* The optional req.kinds: an array of at most OPS_KINDS_MAX distinct
+ * kinds, into the NULL-ended kinds (strings owned by req). Returns 1, 0
+ * when absent (kinds[0] = NULL), or -1 with *fail set. */
+static int ops_arg_kinds(const json_t *req, const char *kinds[OPS_KINDS_MAX + 1], json_t **fail)
+{
+    const json_t *v = json_object_get(req, "kinds");
+    size_t n = json_array_size(v);
+    kinds[0] = NULL;
+    if (!v) return 0;
+    if (!json_is_array(v) || n > OPS_KINDS_MAX) {
+        *fail = ops_fail("bad-request", "kinds: %s", !json_is_array(v) ? "must be an array" : "at most 32 kinds");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!(kinds[i] = ops_kind(json_array_get(v, i), "kinds", fail))) return -1;
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(kinds[k], kinds[i]) == 0) {
+                *fail = ops_fail("bad-request", "kinds: duplicate kind %s", kinds[i]);
+                return -1;
+            }
+        }
+    }
+    kinds[n] = NULL;
+    return 1;
 }
 
 /* req[key] as a non-negative integer into *out. Returns 1, 0 when it is
@@ -496,6 +574,7 @@ typedef struct ops_load_acc {
     json_t *items;      /* roster rows */
     json_t *pending;    /* pending requests */
     json_t *presence;   /* the last presence object, or NULL */
+    json_t *data;       /* {kind: {key: value}} of the requested kinds, or NULL */
 } ops_load_acc;
 
 static int ops_load_item(void *ud, const driver_item *it)
@@ -516,31 +595,69 @@ static int ops_load_presence(void *ud, const driver_stanza *st)
     return a->presence ? 0 : -1;
 }
 
+/* driver_data_cb: key -> value into the object of the row's kind. */
+static int ops_load_data(void *ud, const driver_data *row)
+{
+    json_t *kind = json_object_get(((ops_load_acc *)ud)->data, row->kind);
+    return json_object_set_new(kind, row->key, json_stringn(row->value, row->value_len));
+}
+
+/* {kind: {}, ...} for each of the NULL-ended kinds, so that a kind
+ * without rows is in the reply too; NULL on OOM. */
+static json_t *ops_data_kinds(const char *const *kinds)
+{
+    json_t *data = json_object();
+    for (size_t i = 0; data && kinds[i]; i++) {
+        if (json_object_set_new(data, kinds[i], json_object()) < 0) {
+            json_decref(data);
+            data = NULL;
+        }
+    }
+    return data;
+}
+
+/* The user.load reply for the state in a and out ("data" only when kinds
+ * were asked for); NULL on OOM. */
+static json_t *ops_load_reply(const ops_load_acc *a, const driver_load *out, int exists)
+{
+    json_t *reply = json_pack("{s:b, s:b, s:{s:I, s:O}, s:O, s:O, s:I}", "ok", 1, "exists", exists,
+                              "roster", "ver", (json_int_t)out->roster_ver, "items", a->items, "pending",
+                              a->pending, "last_presence", a->presence ? a->presence : json_null(),
+                              "offline_count", (json_int_t)out->offline_count);
+    if (reply && a->data && json_object_set(reply, "data", a->data) < 0) {
+        json_decref(reply);
+        reply = NULL;
+    }
+    return reply;
+}
+
 static json_t *ops_user_load(const ops_ctx *c, const json_t *req)
 {
     json_t *fail = NULL;
+    const char *kinds[OPS_KINDS_MAX + 1];
     const char *jid = ops_arg_jid(req, &fail);
-    if (!jid) return fail;
-    ops_load_acc a = {json_array(), json_array(), NULL};
-    driver_load_cb cb = {ops_load_item, ops_load_pending, ops_load_presence, &a};
+    int with_data = jid ? ops_arg_kinds(req, kinds, &fail) : -1;
+    if (with_data < 0) return fail;
+    ops_load_acc a = {json_array(), json_array(), NULL, with_data ? ops_data_kinds(kinds) : NULL};
+    driver_load_cb cb = {.item = ops_load_item, .pending = ops_load_pending, .presence = ops_load_presence,
+                         .data = ops_load_data, .kinds = with_data ? kinds : NULL, .ud = &a};
     driver_load out = {0, 0};
-    driver_status s = a.items && a.pending ? c->drv->user_load(c->db, jid, &cb, &out) : DRIVER_ERROR;
+    int ready = a.items && a.pending && (!with_data || a.data);
+    driver_status s = ready ? c->drv->user_load(c->db, jid, &cb, &out) : DRIVER_ERROR;
     json_t *reply = NULL;
     if (s == DRIVER_OK || s == DRIVER_NOT_FOUND) {
         if (s == DRIVER_NOT_FOUND) {   /* nothing was added; reply with the empty state */
             json_decref(a.presence);
             a.presence = NULL;
         }
-        reply = json_pack("{s:b, s:b, s:{s:I, s:O}, s:O, s:O, s:I}", "ok", 1, "exists", s == DRIVER_OK,
-                          "roster", "ver", (json_int_t)out.roster_ver, "items", a.items, "pending", a.pending,
-                          "last_presence", a.presence ? a.presence : json_null(),
-                          "offline_count", (json_int_t)out.offline_count);
-    } else if (a.items && a.pending) {
+        reply = ops_load_reply(&a, &out, s == DRIVER_OK);
+    } else if (ready) {
         reply = ops_status(c, s, "user.load", jid);
     }
     json_decref(a.items);
     json_decref(a.pending);
     json_decref(a.presence);
+    json_decref(a.data);
     return reply;
 }
 
@@ -651,6 +768,80 @@ static json_t *ops_offline_pop(const ops_ctx *c, const json_t *req)
     return json_pack("{s:b, s:o}", "ok", 1, "messages", messages);
 }
 
+/* driver_data_cb of data.get: the row's value and stamp into the reply ud. */
+static int ops_data_found(void *ud, const driver_data *row)
+{
+    if (json_object_set_new(ud, "value", json_stringn(row->value, row->value_len)) < 0 ||
+        json_object_set_new(ud, "stamp", json_integer((json_int_t)row->stamp)) < 0) {
+        return -1;
+    }
+    return json_object_set_new(ud, "found", json_true());
+}
+
+/* driver_data_cb of data.list: append {"key", "value", "stamp"} to the
+ * JSON array ud. */
+static int ops_data_add(void *ud, const driver_data *row)
+{
+    json_t *o = json_pack("{s:s, s:o, s:I}", "key", row->key, "value", json_stringn(row->value, row->value_len),
+                          "stamp", (json_int_t)row->stamp);
+    return json_array_append_new(ud, o);
+}
+
+static json_t *ops_data_get(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    const char *jid = ops_arg_jid(req, &fail), *kind = NULL, *key = NULL;
+    if (!jid || !(kind = ops_kind(json_object_get(req, "kind"), "kind", &fail)) ||
+        !(key = ops_arg_text(req, "key", OPS_KEY_MAX, 0, &fail))) {
+        return fail;
+    }
+    json_t *reply = json_pack("{s:b, s:b}", "ok", 1, "found", 0);
+    if (!reply) return NULL;
+    driver_status s = c->drv->data_get(c->db, jid, kind, key, ops_data_found, reply);
+    if (s == DRIVER_OK) return reply;
+    json_decref(reply);
+    return ops_status(c, s, "data.get", jid);
+}
+
+static json_t *ops_data_put(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    int64_t max = 0;
+    const char *jid = ops_arg_jid(req, &fail), *kind = NULL, *key = NULL, *value = NULL;
+    if (!jid || !(kind = ops_kind(json_object_get(req, "kind"), "kind", &fail)) ||
+        !(key = ops_arg_text(req, "key", OPS_KEY_MAX, 0, &fail)) ||
+        !(value = ops_arg_text(req, "value", OPS_VALUE_MAX, 0, &fail)) ||
+        ops_arg_count(req, "max", 1, &max, &fail) < 0) {
+        return fail;
+    }
+    return ops_status(c, c->drv->data_put(c->db, jid, kind, key, value, max), "data.put", jid);
+}
+
+static json_t *ops_data_del(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    const char *jid = ops_arg_jid(req, &fail), *kind = NULL, *key = NULL;
+    if (!jid || !(kind = ops_kind(json_object_get(req, "kind"), "kind", &fail))) return fail;
+    key = ops_arg_text(req, "key", OPS_KEY_MAX, 1, &fail);   /* absent: every row of kind */
+    if (fail) return fail;
+    return ops_status(c, c->drv->data_del(c->db, jid, kind, key), "data.del", jid);
+}
+
+static json_t *ops_data_list(const ops_ctx *c, const json_t *req)
+{
+    json_t *fail = NULL;
+    const char *jid = ops_arg_jid(req, &fail), *kind = NULL;
+    if (!jid || !(kind = ops_kind(json_object_get(req, "kind"), "kind", &fail))) return fail;
+    json_t *items = json_array();
+    if (!items) return NULL;
+    driver_status s = c->drv->data_list(c->db, jid, kind, ops_data_add, items);
+    if (s != DRIVER_OK) {
+        json_decref(items);
+        return ops_status(c, s, "data.list", jid);
+    }
+    return json_pack("{s:b, s:o}", "ok", 1, "items", items);
+}
+
 static const char *const ops_args_jid[] = {"jid", NULL};
 static const char *const ops_args_jid_scram[] = {"jid", "scram", NULL};
 static const char *const ops_args_list[] = {"domain", NULL};
@@ -660,6 +851,10 @@ static const char *const ops_args_since[] = {"jid", "ver", NULL};
 static const char *const ops_args_pending_put[] = {"jid", "contact", "stanza", NULL};
 static const char *const ops_args_jid_stanza[] = {"jid", "stanza", NULL};
 static const char *const ops_args_offline_put[] = {"jid", "stanza", "max", NULL};
+static const char *const ops_args_load[] = {"jid", "kinds", NULL};
+static const char *const ops_args_data_key[] = {"jid", "kind", "key", NULL};
+static const char *const ops_args_data_put[] = {"jid", "kind", "key", "value", "max", NULL};
+static const char *const ops_args_data_kind[] = {"jid", "kind", NULL};
 
 static const ops_entry ops_table[] = {
     {"user.get", ops_args_jid, ops_user_get},
@@ -667,7 +862,7 @@ static const ops_entry ops_table[] = {
     {"user.passwd", ops_args_jid_scram, ops_user_passwd},
     {"user.delete", ops_args_jid, ops_user_delete},
     {"user.list", ops_args_list, ops_user_list},
-    {"user.load", ops_args_jid, ops_user_load},
+    {"user.load", ops_args_load, ops_user_load},
     {"roster.put", ops_args_roster_put, ops_roster_put},
     {"roster.del", ops_args_jid_contact, ops_roster_del},
     {"roster.since", ops_args_since, ops_roster_since},
@@ -676,6 +871,10 @@ static const ops_entry ops_table[] = {
     {"presence.last", ops_args_jid_stanza, ops_presence_last},
     {"offline.put", ops_args_offline_put, ops_offline_put},
     {"offline.pop", ops_args_jid, ops_offline_pop},
+    {"data.get", ops_args_data_key, ops_data_get},
+    {"data.put", ops_args_data_put, ops_data_put},
+    {"data.del", ops_args_data_key, ops_data_del},
+    {"data.list", ops_args_data_kind, ops_data_list},
 };
 
 /* ---- dispatch ---- */

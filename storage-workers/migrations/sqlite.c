@@ -66,6 +66,19 @@ static const char *const migrations_sqlite_list[] = {
     "  stamp INTEGER NOT NULL"
     ");"
     "CREATE INDEX offline_messages_by_jid ON offline_messages (jid, id);",
+
+    /* 3: keyed per-user data (vCard, private XML storage, blocking and
+     * privacy lists): one text value per (jid, kind, key). The primary
+     * key's index serves the lookups by (jid, kind), in key order, and the
+     * cascade from users. */
+    "CREATE TABLE user_data ("
+    "  jid TEXT NOT NULL REFERENCES users(jid) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  stamp INTEGER NOT NULL,"
+    "  PRIMARY KEY (jid, kind, key)"
+    ");",
 };
 
 const char *const *migrations_sqlite(int *count)

@@ -23,6 +23,10 @@
 #include "scram.h"
 #include "test.h"
 
+/* The schema version a fully migrated database has: the number of
+ * migrations in storage-workers/migrations/sqlite.c. */
+#define SCHEMA_VERSION 3
+
 static const driver_t *drv = &driver_sqlite;
 static char tmpdir[256];
 static char dbpath[512];

@@ -16,13 +16,13 @@ static void test_migrate_fresh_and_again(void)
     int v = 0;
     CHECK(db != NULL);
     CHECK_INT(drv->migrate(db, &v), DRIVER_OK);
-    CHECK_INT(v, 2);
-    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), 2);
-    CHECK_INT(raw_int("SELECT max(version) FROM schema_version"), 2);
+    CHECK_INT(v, SCHEMA_VERSION);
+    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), SCHEMA_VERSION);
+    CHECK_INT(raw_int("SELECT max(version) FROM schema_version"), SCHEMA_VERSION);
     v = 0;
     CHECK_INT(drv->migrate(db, &v), DRIVER_OK);   /* nothing left to apply */
-    CHECK_INT(v, 2);
-    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), 2);
+    CHECK_INT(v, SCHEMA_VERSION);
+    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), SCHEMA_VERSION);
     drv->close(&db);
     CHECK(db == NULL);
     drv->close(&db);                               /* NULL is accepted */
@@ -175,7 +175,7 @@ static void test_reopen_and_two_handles(void)
     void *h1 = open_db(1), *h2 = open_db(1);
     driver_user u = make_user("pw", 7), got;
     CHECK(h1 && h2);
-    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), 2);
+    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), SCHEMA_VERSION);
     CHECK_INT(drv->user_create(h1, "frank@localhost", &u), DRIVER_OK);
     CHECK_INT(drv->user_get(h2, "frank@localhost", &got), DRIVER_OK);
     CHECK(same_records(&u, &got));
@@ -187,7 +187,7 @@ static void test_reopen_and_two_handles(void)
     drv->close(&h2);
     void *h3 = open_db(1);
     CHECK_INT(drv->user_get(h3, "gina@localhost", &got), DRIVER_OK);
-    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), 2);
+    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), SCHEMA_VERSION);
     drv->close(&h3);
     cleanup_dir();
 }
@@ -224,7 +224,7 @@ static void test_concurrent_migrate(void)
         CHECK(pids[i] > 0 && waitpid(pids[i], &st, 0) == pids[i]);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     }
-    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), 2);
+    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), SCHEMA_VERSION);
     CHECK_INT(raw_int("SELECT count(*) FROM users"), NPROC);
     cleanup_dir();
 }

@@ -96,8 +96,8 @@ static void test_migrate_v1_to_v2(void)
     void *db = open_db(0);
     int v = 0;
     CHECK_INT(drv->migrate(db, &v), DRIVER_OK);
-    CHECK_INT(v, 2);
-    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), 2);
+    CHECK_INT(v, SCHEMA_VERSION);
+    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), SCHEMA_VERSION);
     CHECK_INT(raw_int("SELECT applied FROM schema_version WHERE version = 1"), 1000);
     CHECK_INT(raw_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
                       " ('roster', 'roster_pending', 'last_presence', 'offline_messages')"), 4);
@@ -108,7 +108,7 @@ static void test_migrate_v1_to_v2(void)
     CHECK_INT(got.has, DRIVER_HAS(SCRAM_SHA256));
     CHECK_INT(raw_int("SELECT roster_ver + roster_pruned_ver FROM users WHERE jid = 'old@localhost'"), 0);
     driver_load l;
-    driver_load_cb cb = {item_cb, stanza_cb, stanza_cb, NULL};
+    driver_load_cb cb = {.item = item_cb, .pending = stanza_cb, .presence = stanza_cb};
     acc a;
     memset(&a, 0, sizeof a);
     cb.ud = &a;
@@ -126,7 +126,7 @@ static void test_migrate_v1_to_v2(void)
     drv->close(&db);
     /* and running again changes nothing */
     db = open_db(1);
-    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), 2);
+    CHECK_INT(raw_int("SELECT count(*) FROM schema_version"), SCHEMA_VERSION);
     CHECK_INT(raw_int("SELECT count(*) FROM roster"), 1);
     drv->close(&db);
     cleanup_dir();
@@ -330,7 +330,7 @@ static void test_pending_presence(void)
     acc pend, last;
     memset(&pend, 0, sizeof pend);
     memset(&last, 0, sizeof last);
-    driver_load_cb cb = {NULL, stanza_cb, NULL, &pend};
+    driver_load_cb cb = {.pending = stanza_cb, .ud = &pend};
     CHECK_INT(drv->user_load(db, "alice@localhost", &cb, &l), DRIVER_OK);
     CHECK(strncmp(pend.text, "carol.example:<presence type='subscribe'><status>hi</status></presence>@100,"
                   "bob@localhost:<presence type='subscribe'><nick", 110) == 0);
@@ -377,7 +377,7 @@ static void test_offline(void)
     CHECK_INT(drv->offline_put(db, "alice@localhost", &m, 0, &n), DRIVER_LIMIT);
     CHECK_INT(raw_int("SELECT count(*) FROM offline_messages WHERE jid = 'alice@localhost'"), 3);
     driver_load l;
-    driver_load_cb cb = {NULL, NULL, NULL, NULL};
+    driver_load_cb cb = {.item = NULL};
     CHECK_INT(drv->user_load(db, "alice@localhost", &cb, &l), DRIVER_OK);
     CHECK_INT(l.offline_count, 3);
     /* a pop whose callback stops deletes nothing */
@@ -408,7 +408,7 @@ static void test_user_load(void)
     driver_load l = {7, 7};
     acc a;
     memset(&a, 0, sizeof a);
-    driver_load_cb cb = {item_cb, stanza_cb, stanza_cb, &a};
+    driver_load_cb cb = {.item = item_cb, .pending = stanza_cb, .presence = stanza_cb, .ud = &a};
     CHECK_INT(drv->user_load(db, "alice@localhost", &cb, &l), DRIVER_NOT_FOUND);
     CHECK_INT(a.n, 0);
     CHECK_INT(l.roster_ver + l.offline_count, 0);
@@ -474,7 +474,7 @@ static void test_delete_cascades_all(void)
     driver_load l;
     acc a;
     memset(&a, 0, sizeof a);
-    driver_load_cb cb = {item_cb, stanza_cb, stanza_cb, &a};
+    driver_load_cb cb = {.item = item_cb, .pending = stanza_cb, .presence = stanza_cb, .ud = &a};
     CHECK_INT(drv->user_load(db, "gone@localhost", &cb, &l), DRIVER_OK);
     CHECK_INT(a.n, 0);
     CHECK_INT(l.roster_ver, 0);
