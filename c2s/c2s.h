@@ -77,6 +77,9 @@ struct conn {
     xml_node *held_last;
     unsigned held_count;
     uint64_t auth_timer;     /* closes connections that do not authenticate */
+    uint32_t last_in;        /* loop_now() / 1000 of the last byte read */
+    uint32_t ping_at;        /* when our keepalive ping went out (seconds, as
+                                last_in), 0 = none outstanding */
     conn_t *next_dirty;      /* flush list link */
 };
 
@@ -92,6 +95,9 @@ struct c2s {
     int require_tls;
     xml_limits limits;
     unsigned auth_timeout_ms;
+    unsigned ping_interval;  /* seconds of silence before a ping, 0 = never */
+    unsigned ping_timeout;   /* seconds a pinged client has to send anything */
+    uint64_t pings;          /* keepalive pings sent */
     int max_auth_failures;
     size_t max_out;          /* output buffer limit per connection */
     int listen_fd;
@@ -121,8 +127,12 @@ void listener_close(c2s_t *s);
 
 /* conn.c */
 conn_t *conn_new(c2s_t *s, int fd, const char *peer);
+/* Id prefix of the keepalive pings c2s sends; answers are consumed. */
+#define C2S_PING_ID "c2s-ping-"
 /* After a read was parsed: free the parser unless the connection is busy. */
 void conn_fed(conn_t *c);
+/* Input arrived: the client is alive (keepalive pings, conn.c). */
+void conn_heard(conn_t *c);
 /* Start and stop the sweep that frees the parsers of quiet connections. */
 int conn_sweep_start(c2s_t *s);
 void conn_sweep_stop(c2s_t *s);

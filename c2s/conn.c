@@ -74,13 +74,54 @@ void conn_fed(conn_t *c)
     if (c->feeds < CONN_HOT_FEEDS) xml_stream_release(c->parser);
 }
 
+/* XEP-0199 keepalive: a bound session silent for c2s.ping_interval
+ * seconds gets a ping from the server; if nothing at all arrives within
+ * c2s.ping_timeout seconds after it, the connection is taken as dead
+ * (RFC 6120 4.9.3.4 <connection-timeout/>) and its session ends, so its
+ * contacts learn it is gone without waiting for TCP to notice. */
+static void conn_keepalive(c2s_t *s, conn_t *c, uint32_t now)
+{
+    if (!s->ping_interval || !c->bound || c->state != CONN_OPEN) return;
+    if (c->ping_at) {
+        if (now - c->ping_at >= s->ping_timeout) {
+            log_info("conn %llu (%s) did not answer a ping within %u s", (unsigned long long)c->id, conn_name(c),
+                     s->ping_timeout);
+            stream_error(c, "connection-timeout", NULL);
+        }
+        return;
+    }
+    if (now - c->last_in < s->ping_interval) return;
+    char id[48];
+    snprintf(id, sizeof id, C2S_PING_ID "%llu", (unsigned long long)++s->pings);
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "<iq type='get' id='");
+    buf_puts(&b, id);
+    buf_puts(&b, "' from='");
+    buf_append_xml_escaped(&b, s->domain, strlen(s->domain), 1);
+    buf_puts(&b, "' to='");
+    buf_append_xml_escaped(&b, c->full, strlen(c->full), 1);
+    buf_puts(&b, "'><ping xmlns='urn:xmpp:ping'/></iq>");
+    conn_write(c, b.data, b.len);
+    buf_free(&b);
+    c->ping_at = now ? now : 1;
+}
+
+void conn_heard(conn_t *c)
+{
+    c->last_in = (uint32_t)(loop_now(c->srv->loop) / 1000);
+    c->ping_at = 0;
+}
+
 static void conn_sweep(loop_t *l, uint64_t id, void *ud)
 {
     c2s_t *s = ud;
     unsigned freed = 0;
+    uint32_t now = (uint32_t)(loop_now(l) / 1000);
     for (uint32_t i = 0; i < s->nconns_cap; i++) {
         conn_t *c = s->conns[i];
-        if (!c || !c->parser) continue;
+        if (!c) continue;
+        conn_keepalive(s, c, now);
+        if (!c->parser) continue;
         if (c->feeds)
             c->feeds = 0;
         else
@@ -135,6 +176,7 @@ conn_t *conn_new(c2s_t *s, int fd, const char *peer)
         return NULL;
     }
     c->auth_timer = loop_add_timer(s->loop, s->auth_timeout_ms, conn_auth_timeout, c);
+    conn_heard(c);
     s->accepted++;
     log_debug("conn %llu accepted from %s", (unsigned long long)c->id, peer);
     return c;

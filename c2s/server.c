@@ -170,6 +170,9 @@ static void c2s_load_limits(c2s_t *s)
     s->limits.max_attrs = (unsigned)config_int(s->cfg, "c2s.max_attrs", s->limits.max_attrs);
     s->limits.max_buffer = (size_t)config_int(s->cfg, "c2s.max_buffer", (long long)s->limits.max_buffer);
     s->auth_timeout_ms = (unsigned)config_int(s->cfg, "c2s.auth_timeout", 30) * 1000u;
+    long long pi = config_int(s->cfg, "c2s.ping_interval", 300), pt = config_int(s->cfg, "c2s.ping_timeout", 60);
+    s->ping_interval = pi > 0 && pi < 86400 ? (unsigned)pi : 0;
+    s->ping_timeout = pt > 0 && pt < 86400 ? (unsigned)pt : 60;
     s->max_auth_failures = (int)config_int(s->cfg, "c2s.max_auth_failures", 3);
     s->max_out = (size_t)config_int(s->cfg, "c2s.max_output_buffer", C2S_DEFAULT_MAX_OUT);
     s->require_tls = config_bool(s->cfg, "c2s.require_tls", 1);

@@ -172,6 +172,15 @@ static int stream_is_stanza(const xml_node *el)
            (!strcmp(el->name, "message") || !strcmp(el->name, "presence") || !strcmp(el->name, "iq"));
 }
 
+/* The client's answer (result or error) to one of our keepalive pings:
+ * it has done its job by arriving. */
+static int stream_is_ping_answer(const conn_t *c, const xml_node *el)
+{
+    const char *id = xml_attr_get(el, "id"), *type = xml_attr_get(el, "type"), *to = xml_attr_get(el, "to");
+    return strcmp(el->name, "iq") == 0 && id && strncmp(id, C2S_PING_ID, strlen(C2S_PING_ID)) == 0 && type &&
+           (strcmp(type, "result") == 0 || strcmp(type, "error") == 0) && (!to || strcmp(to, c->srv->domain) == 0);
+}
+
 static void stream_on_stanza(void *ud, xml_node *el)
 {
     conn_t *c = ud;
@@ -192,6 +201,10 @@ static void stream_on_stanza(void *ud, xml_node *el)
         return;
     }
     c->srv->stanzas_in++;
+    if (stream_is_ping_answer(c, el)) {
+        xml_node_free(&el);
+        return;
+    }
     if (!c->bound && c->pending_req == 0 && strcmp(el->name, "iq") == 0) {
         bind_handle_iq(c, el);
         return;
@@ -230,6 +243,7 @@ void stream_restart(conn_t *c)
 
 void stream_input(conn_t *c, const char *data, size_t len)
 {
+    conn_heard(c);
     c->in_feed = 1;
     int rc = xml_stream_feed(c->parser, data, len);
     c->in_feed = 0;

@@ -10,11 +10,13 @@
  */
 #include "iq.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "deliver.h"
 #include "load.h"
 #include "log.h"
+#include "sm_storage.h"
 #include "mod.h"
 #include "route.h"
 #include "stanza.h"
@@ -56,6 +58,39 @@ void sm_iq_handle_others(sm_t *sm, sm_user *owner, const xml_node *iq)
     sm_iq_req r = {NULL, owner, SM_IQ_OTHERS};
     const char *cond = iq_dispatch(sm, &r, iq, type, SM_IQ_OTHERS);
     if (cond) sm_route_bounce(sm, iq, cond);
+}
+
+typedef struct iq_wait {
+    xml_node *iq;
+    sm_iq_storage_fn fn;
+} iq_wait;
+
+static void iq_storage_done(sm_t *sm, void *ud, json_t *reply)
+{
+    iq_wait *w = ud;
+    xml_node *payload = NULL;
+    const char *cond = reply ? w->fn(sm, w->iq, reply, &payload) : "internal-server-error";
+    if (cond) sm_route_bounce(sm, w->iq, cond);
+    else sm_iq_send_result(sm, w->iq, payload);
+    xml_node_free(&w->iq);
+    free(w);
+}
+
+int sm_iq_storage(sm_t *sm, const xml_node *iq, const char *bare, json_t *req, sm_iq_storage_fn fn)
+{
+    iq_wait *w = calloc(1, sizeof *w);
+    if (w) w->iq = xml_node_copy(iq);
+    if (!w || !w->iq || !req) {
+        json_decref(req);
+        if (w) xml_node_free(&w->iq);
+        free(w);
+        return -1;
+    }
+    w->fn = fn;
+    if (sm_storage_call(sm, bare, req, iq_storage_done, w) == 0) return 0;
+    xml_node_free(&w->iq);
+    free(w);
+    return -1;
 }
 
 int sm_iq_asker_sees_presence(const sm_iq_req *r, const xml_node *iq)

@@ -5,6 +5,8 @@
 #ifndef XMPP_SM_IQ_H
 #define XMPP_SM_IQ_H
 
+#include <jansson.h>
+
 #include "mod.h"
 #include "sm.h"
 
@@ -21,6 +23,15 @@ void sm_iq_handle_others(sm_t *sm, sm_user *owner, const xml_node *iq);
  * had one), carrying payload if not NULL; payload is taken in any case.
  * Sent to r's session, or routed to the asker. 0/-1. */
 int sm_iq_reply(sm_t *sm, const sm_iq_req *r, const xml_node *iq, xml_node *payload);
+/* Turns a storage reply (never NULL) into the answer to iq: NULL with
+ * *payload set (or left NULL for an empty result), or a stanza error
+ * condition. */
+typedef const char *(*sm_iq_storage_fn)(sm_t *sm, const xml_node *iq, json_t *reply, xml_node **payload);
+/* Answer iq after a storage round trip: send req (taken) for the user
+ * `bare`; fn builds the answer from the reply, which goes to the iq's
+ * 'from' wherever it is then. No reply in time or a failed request
+ * gives <internal-server-error/>. 0, or -1 if it could not be sent. */
+int sm_iq_storage(sm_t *sm, const xml_node *iq, const char *bare, json_t *req, sm_iq_storage_fn fn);
 /* Non-zero if the asker of iq may learn r->owner's presence (and what
  * the server tells on its behalf): the account itself, or a contact
  * with a 'from' or 'both' subscription. */

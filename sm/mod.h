@@ -94,5 +94,7 @@ extern const sm_module mod_subscription;
 extern const sm_module mod_ping;
 extern const sm_module mod_disco;
 extern const sm_module mod_info;
+extern const sm_module mod_vcard;
+extern const sm_module mod_private;
 
 #endif

@@ -99,7 +99,7 @@ int sm_route_inbound(sm_t *sm, xml_node *st, const jid_t *to)
 
 /* Answer st with an error; keep_from = 0 leaves the reply without 'from'
  * (when the original 'to' was not a valid JID). */
-static void route_error(sm_t *sm, const xml_node *st, const char *condition, int keep_from)
+static void route_error(sm_t *sm, const xml_node *st, const char *condition, const char *text, int keep_from)
 {
     const char *from = xml_attr_get(st, "from");
     jid_t j;
@@ -108,7 +108,7 @@ static void route_error(sm_t *sm, const xml_node *st, const char *condition, int
         log_msg(LOG_DEBUG, sm->trace, "no error reply for %s from %s", st->name, from ? from : "-");
         return;
     }
-    xml_node *r = stanza_error_reply(st, condition, NULL);
+    xml_node *r = stanza_error_reply(st, condition, text);
     if (!r) {
         log_error("cannot build <%s/> error reply", condition);
         return;
@@ -122,7 +122,12 @@ static void route_error(sm_t *sm, const xml_node *st, const char *condition, int
 
 void sm_route_bounce(sm_t *sm, const xml_node *st, const char *condition)
 {
-    route_error(sm, st, condition, 1);
+    route_error(sm, st, condition, NULL, 1);
+}
+
+void sm_route_bounce_text(sm_t *sm, const xml_node *st, const char *condition, const char *text)
+{
+    route_error(sm, st, condition, text, 1);
 }
 
 /* No 'to': the sender's own account (RFC 6120 section 10.3). */
@@ -154,7 +159,7 @@ void sm_route_out(sm_t *sm, sm_session *s, xml_node *st)
     jid_t to;
     char bare[SM_JID_MAX];
     if (to_s && jid_parse(to_s, &to) < 0) {
-        route_error(sm, st, "jid-malformed", 0);
+        route_error(sm, st, "jid-malformed", NULL, 0);
         return;
     }
     if (sm_mod_out(sm, s, st, to_s ? &to : NULL) == SM_HANDLED) return;

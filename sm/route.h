@@ -27,6 +27,8 @@ int sm_route_inbound(sm_t *sm, xml_node *st, const jid_t *to);
  * inbound path. Errors and IQ results are never answered. st stays the
  * caller's. */
 void sm_route_bounce(sm_t *sm, const xml_node *st, const char *condition);
+/* The same with a human-readable <text/> in the error. */
+void sm_route_bounce_text(sm_t *sm, const xml_node *st, const char *condition, const char *text);
 
 /* Outbound processing of st from the local session s, whose user is
  * loaded (see load.h). st stays the caller's. */

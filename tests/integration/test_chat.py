@@ -154,3 +154,28 @@ def test_message_body_escaping_survives(cluster, users, client, arun):
         assert m.xml.find(q(NS_CLIENT, "body")).text == text
 
     arun(body())
+
+
+def test_chat_states_and_xhtml_im_delivered_intact(cluster, users, client, arun):
+    """XEP-0085 chat states (with a body and standalone) and XEP-0071
+    XHTML-IM reach an online recipient on another shard exactly as sent:
+    same elements, attributes, namespaces and text."""
+    from rfc6121 import NS_CHATSTATES, accounts, online, send_msg, sync, xs
+    u, s = accounts(users, ["xhu", "xhs"], shards="different")
+    xhtml = ("<html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'>"
+             "<p style='font-weight:bold'>Hi &amp; <em>there</em><br/>2nd line</p></body></html>")
+
+    async def body():
+        rc = await online(client, u, "r")
+        sc = await online(client, s, "s")
+        await sync(rc, sc)
+        sent = [send_msg(sc, u, "chat", body="Hi &amp; there", extra=xhtml + f"<active xmlns='{NS_CHATSTATES}'/>"),
+                send_msg(sc, u, "chat", body=None, extra=f"<composing xmlns='{NS_CHATSTATES}'/>"),
+                send_msg(sc, u, "chat", body=None, extra=f"<paused xmlns='{NS_CHATSTATES}'/>")]
+        got = (await sync(rc, sc))[rc]
+        assert len(got) == 3, [xs(x) for x in got]
+        for have, want in zip(got, sent):
+            assert have.get("from") == sc.jid and have.get("id") == want.get("id")
+            assert [xs(c) for c in have] == [xs(c) for c in want], "payload changed on the way"
+
+    arun(body())
