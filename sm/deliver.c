@@ -44,6 +44,7 @@
 
 #include "iq.h"
 #include "load.h"
+#include "privacy.h"
 #include "log.h"
 #include "mod.h"
 #include "route.h"
@@ -223,11 +224,34 @@ static void deliver_presence(sm_t *sm, xml_node *st, const jid_t *to, sm_user *u
     }
 }
 
+/* Non-zero if u's privacy lists refuse st from another entity; then it
+ * was dropped or answered as XEP-0191 says (presence: nothing; message:
+ * <service-unavailable/>; iq get/set: <service-unavailable/>; errors and
+ * results: nothing), so that u looks offline to the sender. */
+static int deliver_refused(sm_t *sm, sm_user *u, const xml_node *st)
+{
+    const char *from_s = xml_attr_get(st, "from");
+    jid_t from;
+    char bare[SM_JID_MAX];
+    if (!u->privacy || !from_s || jid_parse(from_s, &from) < 0 || jid_bare(&from, bare, sizeof bare) < 0 ||
+        strcmp(bare, u->bare) == 0)
+        return 0;
+    unsigned kind = strcmp(st->name, "message") == 0 ? SM_PRIV_MESSAGE
+                    : strcmp(st->name, "iq") == 0    ? SM_PRIV_IQ
+                                                     : SM_PRIV_PRES_IN;
+    if (!sm_privacy_denies(u, &from, kind)) return 0;
+    sm->stats.dropped++;
+    log_msg(LOG_DEBUG, sm->trace, "%s from %s to %s refused by a privacy list", st->name, from_s, u->bare);
+    if (kind != SM_PRIV_PRES_IN) sm_route_bounce(sm, st, "service-unavailable");
+    return 1;
+}
+
 void sm_deliver_loaded(sm_t *sm, sm_user *u, xml_node *st)
 {
     const char *to_s = xml_attr_get(st, "to");
     jid_t to;
     if (!to_s || jid_parse(to_s, &to) < 0) return;
+    if (deliver_refused(sm, u, st)) return;
     if (sm_mod_in(sm, st, &to, u) == SM_HANDLED) return;
     if (strcmp(st->name, "message") == 0) deliver_message(sm, st, &to, u);
     else if (strcmp(st->name, "iq") == 0) deliver_iq(sm, st, &to, u);

@@ -10,6 +10,7 @@
 
 #include "deliver.h"
 #include "log.h"
+#include "privacy.h"
 #include "route.h"
 #include "session.h"
 #include "sm_storage.h"
@@ -107,6 +108,7 @@ static void load_clear_state(sm_user *u)
     u->roster_ver = 0;
     u->offline_count = 0;
     u->exists = 0;
+    sm_privacy_free(u);
 }
 
 void sm_load_clear(sm_user *u)
@@ -151,7 +153,7 @@ static int load_apply(sm_user *u, const json_t *reply)
         u->last_unavail_stamp = json_integer_value(json_object_get(last, "stamp"));
     }
     u->offline_count = (unsigned)json_integer_value(json_object_get(reply, "offline_count"));
-    return 0;
+    return sm_privacy_load(u, json_object_get(reply, "data"));
 }
 
 /* Process one queued stanza now that u is loaded (or answer it with an
@@ -199,7 +201,9 @@ void sm_load_start(sm_t *sm, sm_user *u)
 {
     if (u->load != SM_UNLOADED) return;
     u->load = SM_LOADING;
-    json_t *req = json_pack("{s:s, s:s}", "op", "user.load", "jid", u->bare);
+    json_t *kinds = json_array();
+    for (const char *const *k = sm_privacy_kinds; *k; k++) json_array_append_new(kinds, json_string(*k));
+    json_t *req = json_pack("{s:s, s:s, s:o}", "op", "user.load", "jid", u->bare, "kinds", kinds);
     if (sm_storage_call(sm, u->bare, req, load_on_reply, u) < 0) u->load = SM_UNLOADED;
 }
 

@@ -96,5 +96,6 @@ extern const sm_module mod_disco;
 extern const sm_module mod_info;
 extern const sm_module mod_vcard;
 extern const sm_module mod_private;
+extern const sm_module mod_blocking;
 
 #endif

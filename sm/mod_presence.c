@@ -52,6 +52,8 @@
 #include "route.h"
 #include "session.h"
 #include "sm_storage.h"
+#include "privacy.h"
+#include "session.h"
 #include "stanza.h"
 
 /* Presence types (RFC 6121 4.7.1); PT_BAD for anything else. */
@@ -132,13 +134,32 @@ static int presence_local_jid(const sm_t *sm, const char *to, jid_t *j)
     return to && jid_parse(to, j) == 0 && jid_has_local(j) && strcmp(j->domain, sm->domain) == 0;
 }
 
+/* Non-zero if the privacy lists of the local user `from` (a bare or
+ * full JID) keep its presence from `to` (presence-out, blocking). */
+static int presence_denied_out(sm_t *sm, const char *from, const jid_t *to)
+{
+    char bare[SM_JID_MAX], to_bare[SM_JID_MAX];
+    size_t n = from ? strcspn(from, "/") : 0;
+    if (n == 0 || n >= sizeof bare) return 0;
+    memcpy(bare, from, n);
+    bare[n] = '\0';
+    const sm_user *u = sm_user_find(sm, bare);
+    if (!u || !u->privacy || (jid_bare(to, to_bare, sizeof to_bare) >= 0 && strcmp(to_bare, bare) == 0)) return 0;
+    return sm_privacy_denies(u, to, SM_PRIV_PRES_OUT);
+}
+
 /* Route a copy of st from `from` (NULL: keep st's) to `to` through the
- * inbound path. JIDs of other domains are skipped (no s2s). */
+ * inbound path. JIDs of other domains are skipped (no s2s), and so are
+ * those the sender's privacy lists keep its presence from. */
 static void presence_send(sm_t *sm, const xml_node *st, const char *from, const char *to)
 {
     jid_t j;
     if (!presence_local_jid(sm, to, &j)) {
         log_msg(LOG_DEBUG, sm->trace, "presence to %s not sent: not an account here", to ? to : "-");
+        return;
+    }
+    if (presence_denied_out(sm, from ? from : xml_attr_get(st, "from"), &j)) {
+        log_msg(LOG_DEBUG, sm->trace, "presence to %s not sent: privacy list", to);
         return;
     }
     xml_node *c = xml_node_copy(st);

@@ -28,6 +28,7 @@
 #include "load.h"
 #include "log.h"
 #include "mod.h"
+#include "privacy.h"
 #include "session.h"
 #include "stanza.h"
 
@@ -153,6 +154,26 @@ static void route_out_server(sm_t *sm, sm_session *s, xml_node *st, const jid_t 
         sm_route_bounce(sm, st, "service-unavailable");
 }
 
+/* Non-zero if the sender's privacy lists stop st to `to`; then it was
+ * answered: a blocked JID (XEP-0191) gets nothing and the sender
+ * <not-acceptable/> with <blocked xmlns='urn:xmpp:blocking:errors'/>;
+ * presence a list denies as presence-out is dropped. */
+static int route_refused(sm_t *sm, sm_session *s, const xml_node *st, const jid_t *to)
+{
+    char bare[SM_JID_MAX];
+    if (!s->user->privacy || jid_bare(to, bare, sizeof bare) < 0 || strcmp(bare, s->user->bare) == 0) return 0;
+    if (sm_privacy_blocked(s->user, to)) {
+        xml_node *r = stanza_is_error_or_result(st) ? NULL : stanza_error_reply(st, "not-acceptable", NULL);
+        xml_node *e = r ? xml_child(r, "error", NS_CLIENT) : NULL;
+        /* type 'cancel' as XEP-0191 shows it (RFC 6120's default for the condition is 'modify') */
+        if (e && xml_attr_set(e, "type", "cancel") == 0 && xml_add_child(e, "blocked", NS_BLOCKING_ERRORS))
+            sm_deliver(sm, s, r);
+        xml_node_free(&r);
+        return 1;
+    }
+    return strcmp(st->name, "presence") == 0 && sm_privacy_denies(s->user, to, SM_PRIV_PRES_OUT);
+}
+
 void sm_route_out(sm_t *sm, sm_session *s, xml_node *st)
 {
     const char *to_s = xml_attr_get(st, "to");
@@ -162,6 +183,7 @@ void sm_route_out(sm_t *sm, sm_session *s, xml_node *st)
         route_error(sm, st, "jid-malformed", NULL, 0);
         return;
     }
+    if (to_s && route_refused(sm, s, st, &to)) return;
     if (sm_mod_out(sm, s, st, to_s ? &to : NULL) == SM_HANDLED) return;
     if (!to_s)
         route_out_self(sm, s, st);

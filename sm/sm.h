@@ -54,6 +54,7 @@ struct sm_session {
                                       roster.since answer, pushes held meanwhile (roster.c) */
     xml_node *roster_held;         /* pushes held while roster_requested == 2, as children */
     unsigned roster_seq;           /* roster gets answered; stale roster.since replies are dropped */
+    int blocklist_requested;       /* got the blocklist: receives block/unblock pushes */
 };
 
 /* Subscription bits of a roster item (RFC 6121 section 2.1.2.5). */
@@ -97,6 +98,7 @@ struct sm_user {
     char *last_unavail;            /* last unavailable presence (XML), NULL if none */
     long long last_unavail_stamp;  /* its time, unix seconds */
     unsigned offline_count;        /* stored offline messages */
+    struct sm_privacy *privacy;    /* privacy lists and blocklist (privacy.c), NULL if none */
     sm_work *work_head;            /* stanzas waiting for the load, in order */
     sm_work *work_tail;
     unsigned nwork;

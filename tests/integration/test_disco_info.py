@@ -19,7 +19,7 @@ NS_LAST = "jabber:iq:last"
 # IQ namespace or feature must show up here.
 SERVER_FEATURES = sorted([
     NS_INFO, NS_ITEMS, NS_LAST, "jabber:iq:private", "jabber:iq:version", "msgoffline", "urn:xmpp:ping",
-    "urn:xmpp:time", "vcard-temp",
+    "urn:xmpp:blocking", "urn:xmpp:time", "vcard-temp",
 ])
 ACCOUNT_FEATURES = sorted([NS_INFO, NS_ITEMS, NS_LAST, "vcard-temp"])
 
