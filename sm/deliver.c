@@ -117,6 +117,20 @@ static int deliver_selected(const sm_session *s, sm_deliver_sel sel, int top)
     return s->prio >= 0 && s->prio == top;
 }
 
+/* Non-zero if the privacy list that applies to s (its active list, else
+ * the default) refuses st from someone else: a stanza to the bare JID
+ * reaches each session only as that session's list allows. */
+static int deliver_session_refuses(const sm_user *u, const sm_session *s, const xml_node *st)
+{
+    const char *from_s = u->privacy ? xml_attr_get(st, "from") : NULL;
+    jid_t from;
+    char bare[SM_JID_MAX];
+    if (!from_s || jid_parse(from_s, &from) < 0 || jid_bare(&from, bare, sizeof bare) < 0 || !strcmp(bare, u->bare))
+        return 0;
+    unsigned kind = sm_privacy_kind_in(st);
+    return sm_privacy_denies(u, s, &from, kind);
+}
+
 unsigned sm_deliver_user(sm_t *sm, const sm_user *u, const xml_node *st, sm_deliver_sel sel,
                          const sm_session *skip)
 {
@@ -124,7 +138,7 @@ unsigned sm_deliver_user(sm_t *sm, const sm_user *u, const xml_node *st, sm_deli
     buf_t b = BUF_INIT;
     unsigned sent = 0;
     for (const sm_session *s = u ? u->sessions : NULL; s; s = s->next) {
-        if (s == skip || !deliver_selected(s, sel, top)) continue;
+        if (s == skip || !deliver_selected(s, sel, top) || deliver_session_refuses(u, s, st)) continue;
         if (b.len == 0 && xml_serialize(st, NULL, &b) < 0) break;
         if (deliver_raw(sm, s, b.data, b.len) == 0) sent++;
     }
@@ -228,7 +242,7 @@ static void deliver_presence(sm_t *sm, xml_node *st, const jid_t *to, sm_user *u
  * was dropped or answered as XEP-0191 says (presence: nothing; message:
  * <service-unavailable/>; iq get/set: <service-unavailable/>; errors and
  * results: nothing), so that u looks offline to the sender. */
-static int deliver_refused(sm_t *sm, sm_user *u, const xml_node *st)
+static int deliver_refused(sm_t *sm, sm_user *u, const xml_node *st, const jid_t *to)
 {
     const char *from_s = xml_attr_get(st, "from");
     jid_t from;
@@ -236,10 +250,12 @@ static int deliver_refused(sm_t *sm, sm_user *u, const xml_node *st)
     if (!u->privacy || !from_s || jid_parse(from_s, &from) < 0 || jid_bare(&from, bare, sizeof bare) < 0 ||
         strcmp(bare, u->bare) == 0)
         return 0;
-    unsigned kind = strcmp(st->name, "message") == 0 ? SM_PRIV_MESSAGE
-                    : strcmp(st->name, "iq") == 0    ? SM_PRIV_IQ
-                                                     : SM_PRIV_PRES_IN;
-    if (!sm_privacy_denies(u, &from, kind)) return 0;
+    unsigned kind = sm_privacy_kind_in(st);
+    const sm_session *target = jid_has_resource(to) ? sm_session_find(u, to->resource) : NULL;
+    if (!target)    /* to the bare JID: sessions with an active list decide for themselves */
+        for (const sm_session *s = u->sessions; s; s = s->next)
+            if (s->privacy_active) return 0;
+    if (!sm_privacy_denies(u, target, &from, kind)) return 0;
     sm->stats.dropped++;
     log_msg(LOG_DEBUG, sm->trace, "%s from %s to %s refused by a privacy list", st->name, from_s, u->bare);
     if (kind != SM_PRIV_PRES_IN) sm_route_bounce(sm, st, "service-unavailable");
@@ -251,7 +267,7 @@ void sm_deliver_loaded(sm_t *sm, sm_user *u, xml_node *st)
     const char *to_s = xml_attr_get(st, "to");
     jid_t to;
     if (!to_s || jid_parse(to_s, &to) < 0) return;
-    if (deliver_refused(sm, u, st)) return;
+    if (deliver_refused(sm, u, st, &to)) return;
     if (sm_mod_in(sm, st, &to, u) == SM_HANDLED) return;
     if (strcmp(st->name, "message") == 0) deliver_message(sm, st, &to, u);
     else if (strcmp(st->name, "iq") == 0) deliver_iq(sm, st, &to, u);

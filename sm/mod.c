@@ -2,7 +2,7 @@
  * mod.c - the list of sm modules and the hook runners (see mod.h).
  *
  * The order below is the order hooks run in: roster, subscription,
- * offline, presence, ping, disco, info, vcard, private, blocking. Offline runs before presence so that its
+ * offline, presence, ping, disco, info, vcard, private, blocking, privacy. Offline runs before presence so that its
  * outbound hook still sees the session's state before a presence changes
  * it (availability, priority); presence keeps that state.
  */
@@ -22,6 +22,7 @@ static const sm_module *const sm_modules[] = {
     &mod_vcard,
     &mod_private,
     &mod_blocking,
+    &mod_privacy,
 };
 
 #define SM_NMODULES (sizeof sm_modules / sizeof sm_modules[0])

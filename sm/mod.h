@@ -97,5 +97,6 @@ extern const sm_module mod_info;
 extern const sm_module mod_vcard;
 extern const sm_module mod_private;
 extern const sm_module mod_blocking;
+extern const sm_module mod_privacy;
 
 #endif

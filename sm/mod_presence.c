@@ -145,7 +145,8 @@ static int presence_denied_out(sm_t *sm, const char *from, const jid_t *to)
     bare[n] = '\0';
     const sm_user *u = sm_user_find(sm, bare);
     if (!u || !u->privacy || (jid_bare(to, to_bare, sizeof to_bare) >= 0 && strcmp(to_bare, bare) == 0)) return 0;
-    return sm_privacy_denies(u, to, SM_PRIV_PRES_OUT);
+    const sm_session *s = from[n] == '/' ? sm_session_find(u, from + n + 1) : NULL;
+    return sm_privacy_denies(u, s, to, SM_PRIV_PRES_OUT);
 }
 
 /* Route a copy of st from `from` (NULL: keep st's) to `to` through the

@@ -15,6 +15,7 @@
  */
 #include "privacy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,13 @@ static const struct {
     {"message", SM_PRIV_MESSAGE}, {"iq", SM_PRIV_IQ}, {"presence-in", SM_PRIV_PRES_IN},
     {"presence-out", SM_PRIV_PRES_OUT},
 };
+
+unsigned sm_privacy_kind_in(const xml_node *st)
+{
+    return strcmp(st->name, "message") == 0 ? SM_PRIV_MESSAGE
+           : strcmp(st->name, "iq") == 0    ? SM_PRIV_IQ
+                                            : SM_PRIV_PRES_IN;
+}
 
 static const char *const priv_type_names[] = {"none", "jid", "group", "subscription"};
 
@@ -247,9 +255,9 @@ static const priv_list *default_list(const sm_user *u)
     return u->privacy ? list_find(u->privacy, u->privacy->def) : NULL;
 }
 
-int sm_privacy_denies(const sm_user *u, const jid_t *other, unsigned kind)
+int sm_privacy_denies(const sm_user *u, const sm_session *s, const jid_t *other, unsigned kind)
 {
-    const priv_list *l = default_list(u);
+    const priv_list *l = s && s->privacy_active ? list_find(u->privacy, s->privacy_active) : default_list(u);
     for (size_t i = 0; l && i < l->n; i++) {
         const priv_item *it = &l->items[i];
         if ((!it->kinds || (it->kinds & kind)) && item_matches(u, it, other)) return it->deny;
@@ -354,4 +362,160 @@ json_t *sm_privacy_unblock(sm_t *sm, sm_user *u, char **jids, size_t n)
     if (k == l->n) return NULL;
     l->n = k;
     return list_store_req(u, l);
+}
+
+/* ---- the XEP-0016 protocol ---- */
+
+int sm_privacy_has(const sm_user *u, const char *name)
+{
+    return list_find(u->privacy, name) != NULL;
+}
+
+const char *sm_privacy_default(const sm_user *u)
+{
+    return u->privacy ? u->privacy->def : NULL;
+}
+
+void sm_privacy_names(const sm_user *u, void (*fn)(void *ud, const char *name), void *ud)
+{
+    for (size_t i = 0; u->privacy && i < u->privacy->n; i++) fn(ud, u->privacy->lists[i].name);
+}
+
+xml_node *sm_privacy_list_xml(const sm_user *u, const char *name)
+{
+    const priv_list *l = list_find(u->privacy, name);
+    if (!l) return NULL;
+    xml_node *x = xml_node_new("list", NS_PRIVACY);
+    if (!x || xml_attr_set(x, "name", l->name) < 0) goto fail;
+    for (size_t i = 0; i < l->n; i++) {
+        const priv_item *it = &l->items[i];
+        char order[24];
+        snprintf(order, sizeof order, "%llu", it->order);
+        xml_node *e = xml_add_child(x, "item", NS_PRIVACY);
+        if (!e || (it->type != PT_ANY && (xml_attr_set(e, "type", priv_type_names[it->type]) < 0 ||
+                                          xml_attr_set(e, "value", it->value) < 0)) ||
+            xml_attr_set(e, "action", it->deny ? "deny" : "allow") < 0 || xml_attr_set(e, "order", order) < 0)
+            goto fail;
+        for (size_t m = 0; m < sizeof priv_kind_names / sizeof priv_kind_names[0]; m++)
+            if ((it->kinds & priv_kind_names[m].bit) && !xml_add_child(e, priv_kind_names[m].name, NS_PRIVACY)) goto fail;
+    }
+    return x;
+fail:
+    xml_node_free(&x);
+    return NULL;
+}
+
+/* Non-zero if some roster item of u is in group g. */
+static int roster_has_group(const sm_user *u, const char *g)
+{
+    size_t pos = 0;
+    void *v;
+    while (hmap_next(&u->roster, &pos, NULL, &v)) {
+        const sm_contact *c = v;
+        for (size_t i = 0; !c->hidden && i < c->ngroups; i++)
+            if (strcmp(c->groups[i], g) == 0) return 1;
+    }
+    return 0;
+}
+
+/* One <item/> into it. NULL or the condition. */
+static const char *item_from_xml(const sm_user *u, const xml_node *e, priv_item *it)
+{
+    const char *type = xml_attr_get(e, "type"), *value = xml_attr_get(e, "value");
+    const char *action = xml_attr_get(e, "action"), *order = xml_attr_get(e, "order");
+    char *end = NULL;
+    if (strcmp(e->name, "item") != 0 || strcmp(e->ns, NS_PRIVACY) != 0) return "bad-request";
+    if (!action || (strcmp(action, "allow") != 0 && strcmp(action, "deny") != 0)) return "bad-request";
+    if (!order || !*order || *order == '-' || *order == '+') return "bad-request";
+    it->order = strtoull(order, &end, 10);
+    if (*end) return "bad-request";
+    it->deny = action[0] == 'd';
+    for (const xml_node *k = xml_child(e, NULL, NULL); k; k = xml_child_next(e, k, NULL, NULL)) {
+        unsigned bit = 0;
+        for (size_t m = 0; m < sizeof priv_kind_names / sizeof priv_kind_names[0]; m++)
+            if (strcmp(k->name, priv_kind_names[m].name) == 0 && strcmp(k->ns, NS_PRIVACY) == 0) bit = priv_kind_names[m].bit;
+        if (!bit) return "bad-request";
+        it->kinds |= bit;
+    }
+    if (!type) return value ? "bad-request" : NULL;
+    if (!value) return "bad-request";
+    if (strcmp(type, "jid") == 0) {
+        jid_t j;
+        char norm[SM_JID_MAX];
+        if (jid_parse(value, &j) < 0 || jid_full(&j, norm, sizeof norm) < 0) return "jid-malformed";
+        return item_set_jid(it, norm) < 0 ? "internal-server-error" : NULL;
+    }
+    if (strcmp(type, "group") == 0) {
+        if (!roster_has_group(u, value)) return "item-not-found";
+        it->type = PT_GROUP;
+    } else if (strcmp(type, "subscription") == 0) {
+        if (strcmp(value, "none") && strcmp(value, "to") && strcmp(value, "from") && strcmp(value, "both"))
+            return "bad-request";
+        it->type = PT_SUB;
+    } else {
+        return "bad-request";
+    }
+    it->value = strdup(value);
+    return it->value ? NULL : "internal-server-error";
+}
+
+const char *sm_privacy_put(sm_user *u, const xml_node *list, json_t **req)
+{
+    const char *name = xml_attr_get(list, "name");
+    priv_list nl = {0};
+    const char *cond = NULL;
+    *req = NULL;
+    if (!name || !*name) return "bad-request";
+    nl.items = calloc(xml_child_count(list) + 1, sizeof *nl.items);
+    nl.name = strdup(name);
+    if (!nl.items || !nl.name) cond = "internal-server-error";
+    for (const xml_node *e = xml_child(list, NULL, NULL); !cond && e; e = xml_child_next(list, e, NULL, NULL)) {
+        cond = item_from_xml(u, e, &nl.items[nl.n]);
+        for (size_t i = 0; !cond && i < nl.n; i++)
+            if (nl.items[i].order == nl.items[nl.n].order) cond = "bad-request";   /* orders must be unique */
+        nl.n++;
+    }
+    struct sm_privacy *p = cond ? NULL : privacy_get(u);
+    if (!cond && !p) cond = "internal-server-error";
+    if (cond) {
+        list_clear(&nl);
+        return cond;
+    }
+    qsort(nl.items, nl.n, sizeof *nl.items, item_cmp);
+    priv_list *old = list_find(p, name);
+    if (!old) {
+        priv_list *grown = realloc(p->lists, (p->n + 1) * sizeof *p->lists);
+        if (!grown) {
+            list_clear(&nl);
+            return "internal-server-error";
+        }
+        p->lists = grown;
+        old = &p->lists[p->n++];
+        memset(old, 0, sizeof *old);
+    }
+    list_clear(old);
+    *old = nl;
+    *req = list_store_req(u, old);
+    return NULL;
+}
+
+json_t *sm_privacy_remove(sm_user *u, const char *name)
+{
+    struct sm_privacy *p = u->privacy;
+    priv_list *l = list_find(p, name);
+    if (!l) return NULL;
+    list_clear(l);
+    *l = p->lists[--p->n];
+    return json_pack("{s:s, s:s, s:s, s:s}", "op", "data.del", "jid", u->bare, "kind", "privacy", "key", name);
+}
+
+json_t *sm_privacy_set_default(sm_user *u, const char *name)
+{
+    struct sm_privacy *p = privacy_get(u);
+    if (!p) return NULL;
+    free(p->def);
+    p->def = dup_or_null(name);
+    if (!name) return json_pack("{s:s, s:s, s:s}", "op", "data.del", "jid", u->bare, "kind", "privacy.default");
+    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "op", "data.put", "jid", u->bare, "kind", "privacy.default", "key",
+                     "", "value", name);
 }

@@ -21,6 +21,7 @@
 
 #include "sm.h"
 
+#define NS_PRIVACY "jabber:iq:privacy"
 #define NS_BLOCKING "urn:xmpp:blocking"
 #define NS_BLOCKING_ERRORS "urn:xmpp:blocking:errors"
 
@@ -30,6 +31,9 @@
 #define SM_PRIV_PRES_IN  0x4
 #define SM_PRIV_PRES_OUT 0x8
 
+/* The kind of an inbound stanza: message, iq or presence-in. */
+unsigned sm_privacy_kind_in(const xml_node *st);
+
 /* The user.load kinds privacy.c needs (NULL-terminated). */
 extern const char *const sm_privacy_kinds[];
 
@@ -37,9 +41,31 @@ extern const char *const sm_privacy_kinds[];
 int sm_privacy_load(sm_user *u, const json_t *data);
 void sm_privacy_free(sm_user *u);
 
-/* Non-zero if u's default list denies a stanza of `kind` exchanged with
- * `other` (another entity than u). */
-int sm_privacy_denies(const sm_user *u, const jid_t *other, unsigned kind);
+/* Non-zero if the list that applies denies a stanza of `kind` exchanged
+ * with `other` (another entity than u): s's active list when s has one,
+ * else u's default list (XEP-0016 business rules 1 and 2; s may be NULL). */
+int sm_privacy_denies(const sm_user *u, const sm_session *s, const jid_t *other, unsigned kind);
+
+/* ---- the XEP-0016 protocol (mod_privacy.c) ---- */
+/* Non-zero if u has a list of that name. */
+int sm_privacy_has(const sm_user *u, const char *name);
+/* The default list's name, or NULL. */
+const char *sm_privacy_default(const sm_user *u);
+/* Call fn for each list name. */
+void sm_privacy_names(const sm_user *u, void (*fn)(void *ud, const char *name), void *ud);
+/* <list name='...'> with its items, as XEP-0016 shows them, or NULL if
+ * there is no such list. */
+xml_node *sm_privacy_list_xml(const sm_user *u, const char *name);
+/* Create or replace a list from a <list/> element with items. NULL with
+ * *req set to the storage request, or an error condition (bad-request:
+ * a missing or bad action, order, type or value, or orders that repeat;
+ * item-not-found: a group not in the roster). */
+const char *sm_privacy_put(sm_user *u, const xml_node *list, json_t **req);
+/* Remove a list (it exists); returns the storage request. */
+json_t *sm_privacy_remove(sm_user *u, const char *name);
+/* Make name (an existing list, or NULL for none) the default; returns
+ * the storage request. */
+json_t *sm_privacy_set_default(sm_user *u, const char *name);
 /* Non-zero if `other` is on u's blocklist (a jid + deny item for every
  * kind in the default list matches it): then nothing u sends may reach
  * it (XEP-0191: <not-acceptable/> with <blocked/>). */

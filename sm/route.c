@@ -171,7 +171,7 @@ static int route_refused(sm_t *sm, sm_session *s, const xml_node *st, const jid_
         xml_node_free(&r);
         return 1;
     }
-    return strcmp(st->name, "presence") == 0 && sm_privacy_denies(s->user, to, SM_PRIV_PRES_OUT);
+    return strcmp(st->name, "presence") == 0 && sm_privacy_denies(s->user, s, to, SM_PRIV_PRES_OUT);
 }
 
 void sm_route_out(sm_t *sm, sm_session *s, xml_node *st)

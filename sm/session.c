@@ -90,6 +90,7 @@ static void session_free(sm_session *s)
     xml_node_free(&s->presence);
     free(s->resource);
     free(s->full);
+    free(s->privacy_active);
     free(s);
 }
 

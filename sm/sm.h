@@ -55,6 +55,7 @@ struct sm_session {
     xml_node *roster_held;         /* pushes held while roster_requested == 2, as children */
     unsigned roster_seq;           /* roster gets answered; stale roster.since replies are dropped */
     int blocklist_requested;       /* got the blocklist: receives block/unblock pushes */
+    char *privacy_active;          /* XEP-0016 active list of this session, NULL: the default */
 };
 
 /* Subscription bits of a roster item (RFC 6121 section 2.1.2.5). */

@@ -1076,6 +1076,22 @@ RECIPES = {
 }
 
 
+async def two_resources_contact_witness(client, users, prefix):
+    """A user u with two resources ("one", "two") and a contact k on the
+    other shard, subscribed both ways, plus an unrelated witness w, all
+    online. Returns (u, k, u1, u2, kc, wc)."""
+    u, k = accounts(users, [prefix + "u", prefix + "k"], shards="different")
+    w = users.add(prefix + "w")
+    u1 = await online(client, u, "one", status="u1")
+    u2 = await online(client, u, "two", status="u2")
+    kc = await online(client, k, "k", status="k")
+    wc = await online(client, w, "w", status="w")
+    await sync(u1, u2, kc, wc)
+    await build_state(Model(Account(u, [u1, u2]), Account(k, [kc])), "Both")
+    await sync(u1, u2, kc, wc)
+    return u, k, u1, u2, kc, wc
+
+
 async def build_state(model, state):
     """Drive the protocol until model.u is in `state` toward model.c
     (checking every step against the model)."""

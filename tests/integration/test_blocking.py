@@ -6,8 +6,8 @@ privacy-list mechanism as XEP-0016)."""
 import xml.etree.ElementTree as ET
 
 from clients import NS_CLIENT, q, stanza_error
-from rfc6121 import (Account, Model, accounts, bare, build_state, close_and_wait, next_stanza, online,
-                     send_msg, send_presence, sync, xs)
+from rfc6121 import (accounts, bare, close_and_wait, next_stanza, online, send_msg, send_presence, sync,
+                     two_resources_contact_witness, xs)
 
 NS_BLOCK = "urn:xmpp:blocking"
 NS_BLOCK_ERR = "urn:xmpp:blocking:errors"
@@ -50,17 +50,8 @@ async def next_push(c):
 
 
 def test_block_and_unblock_a_contact(cluster, users, client, arun):
-    u, k = accounts(users, ["blu", "blk"], shards="different")
-    w = users.add("blw")
-
     async def body():
-        u1 = await online(client, u, "one", status="u1")
-        u2 = await online(client, u, "two", status="u2")
-        kc = await online(client, k, "k", status="k here")
-        wc = await online(client, w, "w", status="witness")
-        await sync(u1, u2, kc, wc)
-        await build_state(Model(Account(u, [u1, u2]), Account(k, [kc])), "Both")
-        await sync(u1, u2, kc, wc)
+        u, k, u1, u2, kc, wc = await two_resources_contact_witness(client, users, "bl")
         assert await blocklist(u1) == [], "empty at first"
 
         # block: result, a push to u1 only, unavailable from both of u's resources to k

@@ -1,0 +1,124 @@
+"""XEP-0016 privacy lists: list names, get, set, active and default lists,
+conflicts, pushes, errors, and what items by jid, group and subscription
+do per stanza kind (the mechanism XEP-0191 blocking also uses)."""
+
+import xml.etree.ElementTree as ET
+
+from clients import NS_CLIENT, q, stanza_error
+from rfc6121 import (accounts, bare, next_stanza, online, roster_set, send_msg, send_presence, sync,
+                     two_resources_contact_witness, xs)
+
+NS_PRIV = "jabber:iq:privacy"
+
+
+async def priv(c, itype, inner=""):
+    return await c.iq(itype, f"<query xmlns='{NS_PRIV}'>{inner}</query>")
+
+
+def ok(r):
+    assert r.get("type") == "result", ET.tostring(r)
+    return r.find(q(NS_PRIV, "query"))
+
+
+def pushes(got):
+    return [x.find(q(NS_PRIV, "query")).find(q(NS_PRIV, "list")).get("name") for x in got
+            if x.tag == q(NS_CLIENT, "iq") and x.get("type") == "set" and x.find(q(NS_PRIV, "query")) is not None]
+
+
+def from_bare(got, who):
+    return [xs(x) for x in got if bare(x.get("from") or "") == who]
+
+
+def test_lists_active_default_and_enforcement(cluster, users, client, arun):
+    async def body():
+        u, k, u1, u2, kc, wc = await two_resources_contact_witness(client, users, "pr")
+        assert len(ok(await priv(u1, "get"))) == 0, "no lists at first"
+
+        # a list denying k's messages, pushed to both resources
+        ok(await priv(u1, "set", f"<list name='nomsg'><item type='jid' value='{k}' action='deny' order='1'>"
+                                 "<message/></item><item action='allow' order='2'/></list>"))
+        got = await sync(u1, u2, wc, pairs=[(wc, u1), (wc, u2)])
+        assert pushes(got[u1]) == ["nomsg"] and pushes(got[u2]) == ["nomsg"]
+        lst = ok(await priv(u2, "get", "<list name='nomsg'/>")).find(q(NS_PRIV, "list"))
+        items = [(i.get("type"), i.get("value"), i.get("action"), i.get("order"), [c.tag for c in i]) for i in lst]
+        assert items == [("jid", k, "deny", "1", [q(NS_PRIV, "message")]), (None, None, "allow", "2", [])]
+
+        # active on u1 only: k's message to u1's full JID bounces, to u2 it arrives; presence passes
+        ok(await priv(u1, "set", "<active name='nomsg'/>"))
+        names = ok(await priv(u1, "get"))
+        assert [(c.tag, c.get("name")) for c in names] == [(q(NS_PRIV, "active"), "nomsg"), (q(NS_PRIV, "list"), "nomsg")]
+        send_msg(kc, u1.jid, "chat", body="to one")
+        e = await next_stanza(kc, what="the refusal")
+        assert stanza_error(e) == ("cancel", "service-unavailable"), xs(e)
+        send_msg(kc, u2.jid, "chat", body="to two")
+        send_presence(kc, status="k again")
+        got = await sync(u1, u2, kc, wc, pairs=[(wc, u1), (wc, u2), (wc, kc)])
+        assert [x.findtext(q(NS_CLIENT, "body")) for x in got[u2] if x.tag == q(NS_CLIENT, "message")] == ["to two"]
+        assert [x.get("from") for x in got[u1] if x.tag == q(NS_CLIENT, "presence")] == [kc.jid], "presence passes"
+        assert not [x for x in got[u1] if x.tag == q(NS_CLIENT, "message") and bare(x.get("from")) == k]
+
+        # a default list denying k's presence-in applies to u2 (no active list), not to u1
+        ok(await priv(u2, "set", "<list name='nopres'><item type='subscription' value='both' action='deny' "
+                                 "order='5'><presence-in/></item></list>"))
+        ok(await priv(u2, "set", "<default name='nopres'/>"))
+        send_presence(kc, status="k thrice")
+        got = await sync(u1, u2, kc, wc, pairs=[(wc, u1), (wc, u2), (wc, kc)])
+        assert [x.get("from") for x in got[u1] if x.tag == q(NS_CLIENT, "presence")] == [kc.jid]
+        assert not [x for x in got[u2] if x.tag == q(NS_CLIENT, "presence") and bare(x.get("from")) == k]
+
+        # conflicts: the default applies to u2, so u1 may neither drop nor replace it nor remove the list
+        for inner in ("<default/>", "<default name='nomsg'/>", "<list name='nopres'/>"):
+            r = await priv(u1, "set", inner)
+            assert r.get("type") == "error" and stanza_error(r) == ("cancel", "conflict"), inner
+        # u2 may; declining the default, then removing the list
+        ok(await priv(u2, "set", "<default/>"))
+        ok(await priv(u2, "set", "<list name='nopres'/>"))
+        names = ok(await priv(u2, "get"))
+        assert [(c.tag, c.get("name")) for c in names] == [(q(NS_PRIV, "list"), "nomsg")]
+        # presence-out: u1's broadcast does not reach k
+        ok(await priv(u1, "set", f"<list name='nomsg'><item type='jid' value='{k}' action='deny' order='1'>"
+                                 "<presence-out/></item></list>"))
+        send_presence(u1, status="hidden from k")
+        got = await sync(u1, kc, wc, pairs=[(wc, kc), (wc, u1)])
+        assert not [x for x in got[kc] if x.get("from") == u1.jid], from_bare(got[kc], u)
+
+    arun(body())
+
+
+def test_privacy_errors(cluster, users, client, arun):
+    (u,) = accounts(users, ["pre"])
+
+    async def body():
+        uc = await online(client, u, "u")
+        ok(await priv(uc, "set", "<list name='a'><item action='allow' order='1'/></list>"))
+        cases = [
+            ("get", "<list name='a'/><list name='b'/>", ("modify", "bad-request")),
+            ("get", "<list name='none'/>", ("cancel", "item-not-found")),
+            ("set", "<active name='a'/><default name='a'/>", ("modify", "bad-request")),
+            ("set", "<active name='none'/>", ("cancel", "item-not-found")),
+            ("set", "<default name='none'/>", ("cancel", "item-not-found")),
+            ("set", "<list name='none'/>", ("cancel", "item-not-found")),
+            ("set", "<list name='b'><item action='allow' order='1'/><item action='deny' order='1'/></list>",
+             ("modify", "bad-request")),
+            ("set", "<list name='b'><item action='maybe' order='1'/></list>", ("modify", "bad-request")),
+            ("set", "<list name='b'><item action='deny'/></list>", ("modify", "bad-request")),
+            ("set", "<list name='b'><item action='deny' order='-1'/></list>", ("modify", "bad-request")),
+            ("set", "<list name='b'><item type='subscription' value='some' action='deny' order='1'/></list>",
+             ("modify", "bad-request")),
+            ("set", "<list name='b'><item type='group' value='Nobody' action='deny' order='1'/></list>",
+             ("cancel", "item-not-found")),
+            ("set", "<list name='b'><item type='jid' value='a@b@c' action='deny' order='1'/></list>",
+             ("modify", "jid-malformed")),
+            ("set", "<list name='b'><item type='jid' value='x@y' action='deny' order='1'><oops/></item></list>",
+             ("modify", "bad-request")),
+        ]
+        for itype, inner, cond in cases:
+            r = await priv(uc, itype, inner)
+            assert r.get("type") == "error" and stanza_error(r) == cond, (itype, inner)
+        names = ok(await priv(uc, "get"))
+        assert [c.get("name") for c in names] == ["a"], "nothing was created by the refused sets"
+        # a group in the roster is fine
+        await roster_set(uc, "friend@example.org", groups=["Friends"])
+        ok(await priv(uc, "set", "<list name='g'><item type='group' value='Friends' action='deny' order='1'/></list>"))
+
+    arun(body())
