@@ -33,7 +33,6 @@
 #include "sm_storage.h"
 #include "stanza.h"
 
-#define BLOCKING_MAX_ITEMS 1000   /* JIDs in one block or unblock */
 
 static void blocklist_add_item(void *ud, const char *jid)
 {
@@ -63,7 +62,6 @@ static const char *blocking_items(const xml_node *payload, char ***out, size_t *
     *out = NULL;
     *n = 0;
     size_t cap = xml_child_count(payload);
-    if (cap > BLOCKING_MAX_ITEMS) return "not-acceptable";
     char **v = calloc(cap + 1, sizeof *v);
     if (!v) return "internal-server-error";
     *out = v;
@@ -157,6 +155,7 @@ static const char *blocking_set(sm_t *sm, const sm_iq_req *r, const xml_node *iq
     size_t n;
     const char *cond = blocking_items(payload, &jids, &n);
     if (!cond && block && n == 0) cond = "bad-request";
+    if (!cond && block && !sm_privacy_block_fits(sm, r->owner, n)) cond = "policy-violation";
     if (cond) {
         blocking_free(jids, n);
         return cond;

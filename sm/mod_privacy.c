@@ -110,7 +110,7 @@ static const char *privacy_set_list(sm_t *sm, const sm_iq_req *r, const xml_node
     json_t *req = NULL;
     if (!name || !*name) return "bad-request";
     if (xml_child_count(list) > 0) {
-        const char *cond = sm_privacy_put(u, list, &req);
+        const char *cond = sm_privacy_put(sm, u, list, &req);
         if (cond) return cond;
     } else {
         if (!sm_privacy_has(u, name)) return "item-not-found";

@@ -324,6 +324,12 @@ static priv_list *default_list_make(sm_t *sm, sm_user *u)
     return l;
 }
 
+int sm_privacy_block_fits(const sm_t *sm, const sm_user *u, size_t n)
+{
+    const priv_list *l = default_list(u);
+    return (l ? l->n : 0) + n <= sm->max_privacy_items;
+}
+
 json_t *sm_privacy_block(sm_t *sm, sm_user *u, char **jids, size_t n)
 {
     priv_list *l = default_list_make(sm, u);
@@ -459,13 +465,16 @@ static const char *item_from_xml(const sm_user *u, const xml_node *e, priv_item 
     return it->value ? NULL : "internal-server-error";
 }
 
-const char *sm_privacy_put(sm_user *u, const xml_node *list, json_t **req)
+const char *sm_privacy_put(const sm_t *sm, sm_user *u, const xml_node *list, json_t **req)
 {
     const char *name = xml_attr_get(list, "name");
     priv_list nl = {0};
     const char *cond = NULL;
     *req = NULL;
     if (!name || !*name) return "bad-request";
+    if (xml_child_count(list) > sm->max_privacy_items ||
+        (!list_find(u->privacy, name) && u->privacy && u->privacy->n >= sm->max_privacy_lists))
+        return "policy-violation";
     nl.items = calloc(xml_child_count(list) + 1, sizeof *nl.items);
     nl.name = strdup(name);
     if (!nl.items || !nl.name) cond = "internal-server-error";

@@ -59,8 +59,9 @@ xml_node *sm_privacy_list_xml(const sm_user *u, const char *name);
 /* Create or replace a list from a <list/> element with items. NULL with
  * *req set to the storage request, or an error condition (bad-request:
  * a missing or bad action, order, type or value, or orders that repeat;
- * item-not-found: a group not in the roster). */
-const char *sm_privacy_put(sm_user *u, const xml_node *list, json_t **req);
+ * item-not-found: a group not in the roster; policy-violation: more
+ * items than sm.max_privacy_items or lists than sm.max_privacy_lists). */
+const char *sm_privacy_put(const sm_t *sm, sm_user *u, const xml_node *list, json_t **req);
 /* Remove a list (it exists); returns the storage request. */
 json_t *sm_privacy_remove(sm_user *u, const char *name);
 /* Make name (an existing list, or NULL for none) the default; returns
@@ -79,7 +80,9 @@ void sm_privacy_blocklist(const sm_user *u, void (*fn)(void *ud, const char *jid
  * (n == 0: every blocked JID). The change is in force at once; the
  * lists are written to storage and the returned request (for the last
  * write, to be sent by the caller) carries it, or NULL when nothing
- * changed. */
+ * changed. sm_privacy_block_fits says whether n more items fit the
+ * default list (sm.max_privacy_items). */
+int sm_privacy_block_fits(const sm_t *sm, const sm_user *u, size_t n);
 json_t *sm_privacy_block(sm_t *sm, sm_user *u, char **jids, size_t n);
 json_t *sm_privacy_unblock(sm_t *sm, sm_user *u, char **jids, size_t n);
 

@@ -164,6 +164,13 @@ int sm_shard_init(sm_t *sm, const config_t *cfg, loop_t *loop, const char *node_
         return -1;
     }
     sm->max_sessions = (unsigned)max;
+    long long pl = config_int(cfg, "sm.max_privacy_lists", 50), pi = config_int(cfg, "sm.max_privacy_items", 1000);
+    if (pl < 1 || pl > 10000 || pi < 1 || pi > 100000) {
+        log_error("config: sm.max_privacy_lists must be 1..10000 and sm.max_privacy_items 1..100000");
+        return -1;
+    }
+    sm->max_privacy_lists = (unsigned)pl;
+    sm->max_privacy_items = (unsigned)pi;
     unsigned n = 0;
     for (unsigned s = 0; s < SLOT_COUNT; s++) {
         const char *owner = bus_sm_node(cfg, s);

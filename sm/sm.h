@@ -128,6 +128,8 @@ typedef struct sm {
     unsigned max_roster_name;      /* bytes of an item name (sm.max_roster_name) */
     unsigned max_roster_group;     /* bytes of a group name (sm.max_roster_group) */
     unsigned max_offline;          /* offline messages per user (sm.max_offline, mod_offline.c) */
+    unsigned max_privacy_lists;    /* privacy lists per user (sm.max_privacy_lists, privacy.c) */
+    unsigned max_privacy_items;    /* items per privacy list, blocklist included (sm.max_privacy_items) */
     unsigned char owned[SLOT_COUNT]; /* non-zero for the slots this shard holds */
     uint64_t trace;                /* trace id of the envelope being handled */
     /* The stanza of the envelope being handled and its bytes: while no

@@ -29,7 +29,7 @@ STOP_GRACE = 10.0
 # sm limits of the shared test cluster (conftest.py), small so that the
 # limit tests of tests/integration/test_rfc6121_*.py stay fast.
 SM_LIMITS = {"max_roster_items": 15, "max_offline": 5, "max_vcard_size": 16384, "max_private_size": 4096,
-             "max_private_namespaces": 3}
+             "max_private_namespaces": 3, "max_privacy_lists": 3, "max_privacy_items": 5}
 
 # <timestamp> <node> <level> [trace] message
 LOG_LINE = re.compile(r"^(\S+) (\S+) (\S+) (?:\[[^\]]*\] )?(.*)$")

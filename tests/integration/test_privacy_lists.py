@@ -5,6 +5,7 @@ do per stanza kind (the mechanism XEP-0191 blocking also uses)."""
 import xml.etree.ElementTree as ET
 
 from clients import NS_CLIENT, q, stanza_error
+from cluster import SM_LIMITS
 from rfc6121 import (accounts, bare, next_stanza, online, roster_set, send_msg, send_presence, sync,
                      two_resources_contact_witness, xs)
 
@@ -120,5 +121,33 @@ def test_privacy_errors(cluster, users, client, arun):
         # a group in the roster is fine
         await roster_set(uc, "friend@example.org", groups=["Friends"])
         ok(await priv(uc, "set", "<list name='g'><item type='group' value='Friends' action='deny' order='1'/></list>"))
+
+    arun(body())
+
+
+def test_privacy_limits(cluster, users, client, arun):
+    """sm.max_privacy_lists and sm.max_privacy_items (cluster.SM_LIMITS):
+    past them <policy-violation/>; the blocklist counts against the items."""
+    (u,) = accounts(users, ["prl"])
+    nlists, nitems = SM_LIMITS["max_privacy_lists"], SM_LIMITS["max_privacy_items"]
+
+    def items(n):
+        return "".join(f"<item type='jid' value='x{i}@example.org' action='deny' order='{i}'/>" for i in range(n))
+
+    async def body():
+        uc = await online(client, u, "u")
+        r = await priv(uc, "set", f"<list name='big'>{items(nitems + 1)}</list>")
+        assert stanza_error(r) == ("modify", "policy-violation")
+        for i in range(nlists):
+            ok(await priv(uc, "set", f"<list name='l{i}'>{items(nitems)}</list>"))
+        r = await priv(uc, "set", f"<list name='one-more'>{items(1)}</list>")
+        assert stanza_error(r) == ("modify", "policy-violation")
+        ok(await priv(uc, "set", f"<list name='l0'>{items(2)}</list>"))   # replacing is fine
+        ok(await priv(uc, "set", "<default name='l0'/>"))
+        jids = "".join(f"<item jid='b{i}@example.org'/>" for i in range(nitems - 1))
+        r = await uc.iq("set", f"<block xmlns='urn:xmpp:blocking'>{jids}</block>")
+        assert stanza_error(r) == ("modify", "policy-violation"), "2 items + 4 blocked > 5"
+        r = await uc.iq("set", "<block xmlns='urn:xmpp:blocking'><item jid='b@example.org'/></block>")
+        assert r.get("type") == "result"
 
     arun(body())
