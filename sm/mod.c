@@ -2,9 +2,11 @@
  * mod.c - the list of sm modules and the hook runners (see mod.h).
  *
  * The order below is the order hooks run in: roster, subscription,
- * offline, presence, ping, disco, info, vcard, private, blocking, privacy. Offline runs before presence so that its
- * outbound hook still sees the session's state before a presence changes
- * it (availability, priority); presence keeps that state.
+ * offline, caps, presence, ping, disco, info, vcard, private, blocking,
+ * privacy. Offline runs before presence so that its outbound hook still
+ * sees the session's state before a presence changes it (availability,
+ * priority); presence keeps that state and ends the walk for broadcast
+ * presence, so caps, which reads the caps of that presence, comes first.
  */
 #include "mod.h"
 
@@ -15,6 +17,7 @@ static const sm_module *const sm_modules[] = {
     &mod_roster,
     &mod_subscription,
     &mod_offline,
+    &mod_caps,
     &mod_presence,
     &mod_ping,
     &mod_disco,

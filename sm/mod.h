@@ -98,5 +98,6 @@ extern const sm_module mod_vcard;
 extern const sm_module mod_private;
 extern const sm_module mod_blocking;
 extern const sm_module mod_privacy;
+extern const sm_module mod_caps;
 
 #endif

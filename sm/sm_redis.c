@@ -487,3 +487,39 @@ int sm_redis_sess_clear(sm_redis *r, const char *bare)
     if (!sm_redis_up(r)) return -1;
     return rd_cmd(r, rd_on_write, NULL, "DEL " RD_SESS_PREFIX "%s}", bare);
 }
+
+/* ---- plain keys ---- */
+
+typedef struct rd_get {
+    sm_redis_get_cb cb;
+    void *ud;
+} rd_get;
+
+static void rd_on_get(redisAsyncContext *ac, void *reply, void *priv)
+{
+    sm_redis *r = ac->data;
+    redisReply *rep = reply;
+    rd_get *g = priv;
+    r->pending--;
+    int ok = rep && (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_NIL);
+    g->cb(g->ud, ok && rep->type == REDIS_REPLY_STRING ? rep->str : NULL, ok);
+    free(g);
+}
+
+int sm_redis_get(sm_redis *r, const char *key, sm_redis_get_cb cb, void *ud)
+{
+    rd_get *g = sm_redis_up(r) ? malloc(sizeof *g) : NULL;
+    if (!g) return -1;
+    g->cb = cb;
+    g->ud = ud;
+    if (rd_cmd(r, rd_on_get, g, "GET %s", key) == 0) return 0;
+    free(g);
+    return -1;
+}
+
+int sm_redis_set(sm_redis *r, const char *key, const char *value, int ttl)
+{
+    if (!sm_redis_up(r)) return -1;
+    if (ttl > 0) return rd_cmd(r, rd_on_write, NULL, "SET %s %s EX %d", key, value, ttl);
+    return rd_cmd(r, rd_on_write, NULL, "SET %s %s", key, value);
+}

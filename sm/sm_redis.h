@@ -50,4 +50,13 @@ int sm_redis_sess_del(sm_redis *r, const char *bare, const char *resource);
 /* DEL sess:{bare}. 0/-1 as above. */
 int sm_redis_sess_clear(sm_redis *r, const char *bare);
 
+/* GET key: cb(ud, value, 1) with the value, or NULL when the key is
+ * absent; cb(ud, NULL, 0) when the command failed or the connection
+ * dropped or closed before the reply (then touch nothing but ud). 0 if
+ * sent (cb will be called once), -1 if Redis is down (cb is not called). */
+typedef void (*sm_redis_get_cb)(void *ud, const char *value, int ok);
+int sm_redis_get(sm_redis *r, const char *key, sm_redis_get_cb cb, void *ud);
+/* SET key value (ttl > 0: EX ttl seconds). 0/-1 as for the writes above. */
+int sm_redis_set(sm_redis *r, const char *key, const char *value, int ttl);
+
 #endif
