@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -181,7 +182,13 @@ void sm_roster_pending_put(sm_t *sm, sm_user *u, const char *contact, const xml_
 {
     buf_t b = BUF_INIT;
     if (hmap_get(&u->pending, contact)) return;
-    char *txt = xml_serialize(st, NULL, &b) == 0 ? buf_steal(&b, NULL) : NULL;
+    /* kept with a XEP-0203 stamp of its arrival, for when it is delivered later */
+    xml_node *copy = xml_node_copy(st);
+    char *txt = copy && sm_deliver_delay(copy, sm->domain, (long long)time(NULL)) == 0 &&
+                        xml_serialize(copy, NULL, &b) == 0
+                    ? buf_steal(&b, NULL)
+                    : NULL;
+    xml_node_free(&copy);
     buf_free(&b);
     if (!txt || hmap_put(&u->pending, contact, txt) < 0) {
         log_warn("%s: cannot keep the subscription request of %s", u->bare, contact);

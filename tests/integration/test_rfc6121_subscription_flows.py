@@ -24,7 +24,8 @@ def sub_request(frm_bare, to_bare, sid, children=()):
 
 def test_pending_request_stored_and_redelivered_until_answered(cluster, users, client, arun):
     """3.1.3 #4: a request to a contact without available resources is
-    kept (the complete stanza with its extensions), delivered when the
+    kept (the complete stanza with its extensions, plus a XEP-0203 delay
+    stamped by the server when it arrived), delivered when the
     contact next becomes available -- not on bind, not on a roster get --,
     again at every new available resource until answered, and only one
     per requester."""
@@ -34,16 +35,18 @@ def test_pending_request_stored_and_redelivered_until_answered(cluster, users, c
     async def body():
         uc = await online(client, u, "u", status="u here")
         await sync(uc)
+        t0 = time.time()
         uc.send_raw(f"<presence xmlns='{NS_CLIENT}' to='{k}' type='subscribe' id='req1'>{ext}</presence>")
         uc.send_raw(f"<presence xmlns='{NS_CLIENT}' to='{k}' type='subscribe' id='req2'>"
                     f"<status>second try</status></presence>")
         got = await sync(uc)
         check(got[uc], [one(push(uc.jid, item(k, ask="subscribe"))),
                         maybe(push(uc.jid, item(k, ask="subscribe")))], uc.jid, "after subscribing")
+        stamped = delay_pat(stamp_between(t0, time.time()), frm={cluster.domain})
         first = sub_request(u, k, "req1", [
             el("<status>let me in</status>"),
-            el("<nick xmlns='http://jabber.org/protocol/nick'>Requester</nick>")])
-        second = sub_request(u, k, "req2", [el("<status>second try</status>")])
+            el("<nick xmlns='http://jabber.org/protocol/nick'>Requester</nick>"), stamped])
+        second = sub_request(u, k, "req2", [el("<status>second try</status>"), stamped])
         stored = [first, second]        # the first or the last one, only one of them
 
         for attempt in range(2):
