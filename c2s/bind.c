@@ -62,6 +62,26 @@ void bind_free_held(conn_t *c)
     c->held_count = 0;
 }
 
+/* The sm names the domain's caps in each bind answer (every shard runs
+ * the same code, so they agree); keep the <c/> element for the stream
+ * features of the connections that come later. */
+static void bind_learn_caps(c2s_t *s, const json_t *caps)
+{
+    const char *hash = json_string_value(json_object_get(caps, "hash"));
+    const char *node = json_string_value(json_object_get(caps, "node"));
+    const char *ver = json_string_value(json_object_get(caps, "ver"));
+    if (!hash || !node || !ver) return;
+    xml_node *c = xml_node_new("c", "http://jabber.org/protocol/caps");
+    buf_t b = BUF_INIT;
+    if (c && xml_attr_set(c, "hash", hash) == 0 && xml_attr_set(c, "node", node) == 0 &&
+        xml_attr_set(c, "ver", ver) == 0 && xml_serialize(c, NULL, &b) == 0 && (!s->caps || strcmp(s->caps, b.data))) {
+        free(s->caps);
+        s->caps = buf_steal(&b, NULL);
+    }
+    buf_free(&b);
+    xml_node_free(&c);
+}
+
 static void bind_on_reply(void *ud, const env_hdr *h, const char *body, size_t len)
 {
     conn_t *c = ud;
@@ -70,6 +90,7 @@ static void bind_on_reply(void *ud, const env_hdr *h, const char *body, size_t l
     c->pending_req = 0;
     json_t *j = h && h->type == ENV_BIND_RESP ? json_loadb(body, len, 0, NULL) : NULL;
     const char *jid = json_string_value(json_object_get(j, "jid"));
+    bind_learn_caps(c->srv, json_object_get(j, "caps"));
     if (c->state == CONN_OPEN && json_is_true(json_object_get(j, "ok")) && jid) {
         free(c->full);
         c->full = strdup(jid);

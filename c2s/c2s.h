@@ -98,6 +98,8 @@ struct c2s {
     unsigned ping_interval;  /* seconds of silence before a ping, 0 = never */
     unsigned ping_timeout;   /* seconds a pinged client has to send anything */
     uint64_t pings;          /* keepalive pings sent */
+    char *caps;              /* the domain's XEP-0115 <c/> for stream features, learnt
+                                from the sm's bind answers; NULL until the first */
     int max_auth_failures;
     size_t max_out;          /* output buffer limit per connection */
     int listen_fd;

@@ -241,6 +241,7 @@ out:
     listener_close(s);
     bus_close(&s->bus);
     if (s->tls_ctx) SSL_CTX_free(s->tls_ctx);
+    free(s->caps);
     free(s->conns);
     free(s->gens);
     free(s->free_idx);

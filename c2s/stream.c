@@ -83,6 +83,7 @@ void stream_send_features(conn_t *c)
                      "<ver xmlns='urn:xmpp:features:rosterver'/>"
                      "<sub xmlns='urn:xmpp:features:pre-approval'/>");
     }
+    if (c->srv->caps) buf_puts(&b, c->srv->caps);
     buf_puts(&b, "</stream:features>");
     conn_write(c, b.data, b.len);
     buf_free(&b);

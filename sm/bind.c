@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "load.h"
+#include "caps.h"
 #include "log.h"
 #include "session.h"
 
@@ -36,7 +37,11 @@ static void bind_reply_json(sm_t *sm, const env_hdr *h, uint16_t flags, json_t *
 
 static void bind_reply_ok(sm_t *sm, const env_hdr *h, const char *full)
 {
-    bind_reply_json(sm, h, 0, json_pack("{s:b, s:s}", "ok", 1, "jid", full));
+    json_t *o = json_pack("{s:b, s:s}", "ok", 1, "jid", full);
+    if (o && sm->caps_ver[0])    /* the domain's caps, for c2s to put in its stream features */
+        json_object_set_new(o, "caps", json_pack("{s:s, s:s, s:s}", "hash", "sha-1", "node", SM_CAPS_NODE, "ver",
+                                                 sm->caps_ver));
+    bind_reply_json(sm, h, 0, o);
 }
 
 static void bind_reply_error(sm_t *sm, const env_hdr *h, const char *jid, const char *cond)

@@ -86,6 +86,9 @@ const sm_iq_handler *sm_mod_iq_find(const char *name, const char *ns, const char
  * the modules' own features (server only), each once, in sorted order. */
 void sm_mod_features(unsigned target, void (*fn)(void *ud, const char *feature), void *ud);
 
+/* The domain's disco#info <query/> (mod_disco.c), e.g. for its caps. */
+xml_node *sm_disco_server_info(void);
+
 /* The modules (defined in their files). */
 extern const sm_module mod_offline;
 extern const sm_module mod_presence;

@@ -25,6 +25,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "mod.h"
+#include "caps.h"
 #include "route.h"
 #include "sm_redis.h"
 #include "stanza.h"
@@ -87,6 +88,12 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* qsort, which must not be given a NULL array even when it is empty */
+static void sort_strs(char **v, size_t n)
+{
+    if (n > 1) qsort(v, n, sizeof *v, str_cmp);
+}
+
 typedef struct strv {
     char **v;
     size_t n;
@@ -116,7 +123,7 @@ static void strv_free(strv *s)
 /* Sort s and append each entry and '<' to out. -1 on a duplicate. */
 static int strv_emit(strv *s, buf_t *out)
 {
-    qsort(s->v, s->n, sizeof *s->v, str_cmp);
+    sort_strs(s->v, s->n);
     for (size_t i = 0; i < s->n; i++) {
         if (i > 0 && strcmp(s->v[i], s->v[i - 1]) == 0) return -1;
         if (buf_puts(out, s->v[i]) < 0 || buf_append(out, "<", 1) < 0) return -1;
@@ -155,7 +162,7 @@ static int form_string(const xml_node *x, char **out)
             else if (!(form_type = strdup(vals.v[0]))) bad = -1;
         } else {
             buf_t b = BUF_INIT;
-            qsort(vals.v, vals.n, sizeof *vals.v, str_cmp);
+            sort_strs(vals.v, vals.n);
             int rc = buf_puts(&b, var) < 0 || buf_append(&b, "<", 1) < 0 ? -1 : 0;
             for (size_t i = 0; rc == 0 && i < vals.n; i++)
                 rc = buf_puts(&b, vals.v[i]) < 0 || buf_append(&b, "<", 1) < 0 ? -1 : 0;
@@ -167,7 +174,7 @@ static int form_string(const xml_node *x, char **out)
     int rc = bad < 0 ? -1 : 1;
     if (!bad && form_type) {
         buf_t b = BUF_INIT;
-        qsort(fields.v, fields.n, sizeof *fields.v, str_cmp);
+        sort_strs(fields.v, fields.n);
         rc = buf_puts(&b, form_type) < 0 || buf_append(&b, "<", 1) < 0 ? -1 : 0;
         for (size_t i = 0; rc == 0 && i < fields.n; i++) rc = buf_puts(&b, fields.v[i]) < 0 ? -1 : 0;
         *out = rc == 0 ? buf_steal(&b, NULL) : NULL;
@@ -205,7 +212,7 @@ static int caps_string(const xml_node *q, buf_t *out)
     if (rc == 0) rc = strv_emit(&ids, out);
     if (rc == 0) rc = strv_emit(&feats, out);
     if (rc == 0) {
-        qsort(forms.v, forms.n, sizeof *forms.v, str_cmp);
+        sort_strs(forms.v, forms.n);
         for (size_t i = 0; rc == 0 && i < forms.n; i++) {
             size_t a = strcspn(forms.v[i], "<");
             if (i > 0 && strncmp(forms.v[i], forms.v[i - 1], a) == 0 && forms.v[i - 1][a] == '<') rc = -1;
@@ -218,14 +225,23 @@ static int caps_string(const xml_node *q, buf_t *out)
     return rc;
 }
 
-/* base64(hash(s)) into out (room for 89 bytes). 0/-1. */
-static int caps_hash(const EVP_MD *md, const buf_t *s, char out[89])
+/* base64(hash(s)) into out. 0/-1. */
+static int caps_hash(const EVP_MD *md, const buf_t *s, char out[SM_CAPS_VER_MAX])
 {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned dlen = 0;
     if (!EVP_Digest(s->data ? s->data : "", s->len, d, &dlen, md, NULL)) return -1;
     EVP_EncodeBlock((unsigned char *)out, d, (int)dlen);
     return 0;
+}
+
+int sm_caps_ver(const xml_node *query, const char *hash, char out[SM_CAPS_VER_MAX])
+{
+    buf_t str = BUF_INIT;
+    const EVP_MD *md = caps_md(hash);
+    int rc = md && caps_string(query, &str) == 0 && caps_hash(md, &str, out) == 0 ? 0 : -1;
+    buf_free(&str);
+    return rc;
 }
 
 /* ---- asking ---- */
@@ -321,7 +337,7 @@ static void caps_answer(sm_t *sm, const sm_session *s, const xml_node *iq, caps_
     const char *type = xml_attr_get(iq, "type");
     if (strcmp(q->full, s->full) != 0) return;      /* not from the one we asked */
     buf_t str = BUF_INIT;
-    char got[89] = "";
+    char got[SM_CAPS_VER_MAX] = "";
     int valid = type && strcmp(type, "result") == 0 && res && caps_string(res, &str) == 0 &&
                 caps_hash(caps_md(q->hash), &str, got) == 0;
     if (valid && strcmp(got, q->ver) == 0) {

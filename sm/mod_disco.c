@@ -45,19 +45,29 @@ static xml_node *disco_identity(xml_node *q, const char *category, const char *t
     return id;
 }
 
+/* The disco#info <query/> of the domain (server) or of an account. */
+static xml_node *disco_info_query(int server)
+{
+    xml_node *q = xml_node_new("query", NS_DISCO_INFO);
+    if (!q || !disco_identity(q, server ? "server" : "account", server ? "im" : "registered")) {
+        xml_node_free(&q);
+        return NULL;
+    }
+    sm_mod_features(server ? SM_IQ_SERVER : SM_IQ_OTHERS, disco_add_feature, q);
+    return q;
+}
+
+xml_node *sm_disco_server_info(void)
+{
+    return disco_info_query(1);
+}
+
 static const char *disco_info(sm_t *sm, const sm_iq_req *r, const xml_node *iq, const xml_node *payload)
 {
     if (xml_attr_get(payload, "node")) return "item-not-found";
     if (r->target != SM_IQ_SERVER && !sm_iq_asker_sees_presence(r, iq)) return "service-unavailable";
-    xml_node *q = xml_node_new("query", NS_DISCO_INFO);
-    int ok = q != NULL;
-    if (ok && r->target == SM_IQ_SERVER) ok = disco_identity(q, "server", "im") != NULL;
-    else if (ok) ok = disco_identity(q, "account", "registered") != NULL;
-    if (ok) sm_mod_features(r->target == SM_IQ_SERVER ? SM_IQ_SERVER : SM_IQ_OTHERS, disco_add_feature, q);
-    if (!ok) {
-        xml_node_free(&q);
-        return "internal-server-error";
-    }
+    xml_node *q = disco_info_query(r->target == SM_IQ_SERVER);
+    if (!q) return "internal-server-error";
     return sm_iq_reply(sm, r, iq, q) < 0 ? "internal-server-error" : NULL;
 }
 

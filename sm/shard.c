@@ -23,6 +23,7 @@
 #include "bind.h"
 #include "deliver.h"
 #include "log.h"
+#include "caps.h"
 #include "mod.h"
 #include "route.h"
 #include "session.h"
@@ -191,6 +192,9 @@ static int shard_open(sm_t *sm, int *mods)
         return -1;
     }
     *mods = 1;
+    xml_node *info = sm_disco_server_info();
+    if (!info || sm_caps_ver(info, "sha-1", sm->caps_ver) < 0) sm->caps_ver[0] = '\0';
+    xml_node_free(&info);
     sm->bus = bus_open(sm->loop, sm->cfg, sm->node, shard_on_env, sm);
     if (!sm->bus) return -1;
     sm->redis = sm_redis_open(sm->loop, sm->cfg, sm->node, &shard_redis_cb, sm);

@@ -141,6 +141,7 @@ typedef struct sm {
     unsigned long cur_gen;
     int ready;                     /* "ready" was logged */
     long long started;             /* unix time the shard started (uptime) */
+    char caps_ver[89];             /* XEP-0115 sha-1 ver of the domain's disco#info, "" if none */
     uint64_t stats_timer;          /* periodic stats log */
     sm_stats stats;                /* counters */
 } sm_t;

@@ -3,6 +3,8 @@ checks the hash of the answer (the XEP's own examples as the oracle) and
 caches only a verified ver in Redis for every shard; a known ver is not
 asked again; a forged one is never cached."""
 
+import base64
+import hashlib
 import json
 import subprocess
 import time
@@ -116,3 +118,36 @@ def test_forged_caps_are_not_cached(cluster, users):
         disco_query(ar, afull, forged)
     finally:
         ar.close()
+
+
+def test_server_caps_in_stream_features(cluster, users):
+    """The domain's own caps are in the stream features (of a c2s that
+    has seen a bind answer since it started), and their ver is the hash of
+    the domain's disco#info answer."""
+    (a,) = accounts(users, ["capsrv"])
+    c = None
+    for _ in range(12):
+        raw = RawStream(cluster.port)
+        try:
+            raw.open()
+            c = raw.features().find(q(NS_CAPS, "c"))
+        finally:
+            raw.close()
+        if c is not None:
+            break
+        raw, _ = raw_client(cluster, a)    # a bind teaches that c2s the caps
+        raw.close()
+    assert c is not None, "no caps in the stream features"
+    assert c.get("hash") == "sha-1" and c.get("node") == "urn:xmppd", c.attrib
+    raw, _ = raw_client(cluster, a)
+    try:
+        raw.send(f"<iq type='get' id='d1' to='{cluster.domain}'><query xmlns='{NS_INFO}'/></iq>")
+        r = raw.next(timeout=5)
+        qn = r.find(q(NS_INFO, "query"))
+        ids = sorted(f"{i.get('category')}/{i.get('type')}//{i.get('name') or ''}"
+                     for i in qn.findall(q(NS_INFO, "identity")))
+        feats = sorted(f.get("var") for f in qn.findall(q(NS_INFO, "feature")))
+        s = "".join(x + "<" for x in ids + feats)
+        assert base64.b64encode(hashlib.sha1(s.encode()).digest()).decode() == c.get("ver")
+    finally:
+        raw.close()
