@@ -60,6 +60,8 @@ void sm_iq_handle_others(sm_t *sm, sm_user *owner, const xml_node *iq)
     if (cond) sm_route_bounce(sm, iq, cond);
 }
 
+const char sm_iq_answered[] = "answered";
+
 typedef struct iq_wait {
     xml_node *iq;
     sm_iq_storage_fn fn;
@@ -70,7 +72,8 @@ static void iq_storage_done(sm_t *sm, void *ud, json_t *reply)
     iq_wait *w = ud;
     xml_node *payload = NULL;
     const char *cond = reply ? w->fn(sm, w->iq, reply, &payload) : "internal-server-error";
-    if (cond) sm_route_bounce(sm, w->iq, cond);
+    if (cond == sm_iq_answered) xml_node_free(&payload);
+    else if (cond) sm_route_bounce(sm, w->iq, cond);
     else sm_iq_send_result(sm, w->iq, payload);
     xml_node_free(&w->iq);
     free(w);

@@ -24,8 +24,9 @@ void sm_iq_handle_others(sm_t *sm, sm_user *owner, const xml_node *iq);
  * Sent to r's session, or routed to the asker. 0/-1. */
 int sm_iq_reply(sm_t *sm, const sm_iq_req *r, const xml_node *iq, xml_node *payload);
 /* Turns a storage reply (never NULL) into the answer to iq: NULL with
- * *payload set (or left NULL for an empty result), or a stanza error
- * condition. */
+ * *payload set (or left NULL for an empty result), a stanza error
+ * condition, or sm_iq_answered when it answered by itself. */
+extern const char sm_iq_answered[];
 typedef const char *(*sm_iq_storage_fn)(sm_t *sm, const xml_node *iq, json_t *reply, xml_node **payload);
 /* Answer iq after a storage round trip: send req (taken) for the user
  * `bare`; fn builds the answer from the reply, which goes to the iq's

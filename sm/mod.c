@@ -3,7 +3,7 @@
  *
  * The order below is the order hooks run in: roster, subscription,
  * offline, caps, presence, ping, disco, info, vcard, private, blocking,
- * privacy. Offline runs before presence so that its outbound hook still
+ * privacy, register. Offline runs before presence so that its outbound hook still
  * sees the session's state before a presence changes it (availability,
  * priority); presence keeps that state and ends the walk for broadcast
  * presence, so caps, which reads the caps of that presence, comes first.
@@ -26,6 +26,7 @@ static const sm_module *const sm_modules[] = {
     &mod_private,
     &mod_blocking,
     &mod_privacy,
+    &mod_register,
 };
 
 #define SM_NMODULES (sizeof sm_modules / sizeof sm_modules[0])

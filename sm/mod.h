@@ -102,5 +102,6 @@ extern const sm_module mod_private;
 extern const sm_module mod_blocking;
 extern const sm_module mod_privacy;
 extern const sm_module mod_caps;
+extern const sm_module mod_register;
 
 #endif

@@ -20,6 +20,7 @@
 #include "jid.h"
 #include "log.h"
 #include "scram.h"
+#include "scram_json.h"
 
 #define OPS_BARE_MAX (2 * JID_PART_MAX + 1)   /* local@domain */
 #define OPS_STANZA_MAX 262144                 /* bytes of a stored stanza */
@@ -434,25 +435,16 @@ static int ops_arg_item(const json_t *req, driver_item *it, char **groups, json_
 
 /* ---- results ---- */
 
-/* Base64 of p[0..n) as a new JSON string, or NULL. */
-static json_t *ops_b64_json(const unsigned char *p, size_t n)
-{
-    buf_t b = BUF_INIT;
-    json_t *s = NULL;
-    if (scram_b64_encode(p, n, &b) == 0) s = json_stringn(buf_head(&b), buf_pending(&b));
-    buf_free(&b);
-    return s;
-}
 
 /* {"salt":..., "iter":..., "stored_key":..., "server_key":...}, or NULL. */
 static json_t *ops_record_json(const scram_record *r)
 {
     size_t klen = scram_hash_len(r->hash);
     return json_pack("{s:o, s:I, s:o, s:o}",
-                     "salt", ops_b64_json(r->salt, r->salt_len),
+                     "salt", scram_b64_json(r->salt, r->salt_len),
                      "iter", (json_int_t)r->iter,
-                     "stored_key", ops_b64_json(r->stored_key, klen),
-                     "server_key", ops_b64_json(r->server_key, klen));
+                     "stored_key", scram_b64_json(r->stored_key, klen),
+                     "server_key", scram_b64_json(r->server_key, klen));
 }
 
 /* The "scram" object of a user.get reply, or NULL on OOM. */

@@ -18,6 +18,7 @@
 #include "ctl_password.h"
 #include "jid.h"
 #include "scram.h"
+#include "scram_json.h"
 
 #define CTL_BARE_MAX (2 * JID_PART_MAX + 2)   /* local@domain and NUL */
 #define CTL_ITER_MAX 10000000u
@@ -103,47 +104,12 @@ static int ctl_user_simple(const config_t *cfg, const char *jid, json_t *req, co
 
 /* ---- SCRAM records ---- */
 
-/* Base64 of p[0..n) as a new JSON string, or NULL. */
-static json_t *ctl_user_b64(const unsigned char *p, size_t n)
-{
-    buf_t b = BUF_INIT;
-    json_t *s = NULL;
-    if (scram_b64_encode(p, n, &b) == 0) s = json_stringn(buf_head(&b), buf_pending(&b));
-    buf_free(&b);
-    return s;
-}
-
-/* One record as the storage protocol spells it, or NULL. */
-static json_t *ctl_user_record_json(const scram_record *r)
-{
-    size_t klen = scram_hash_len(r->hash);
-    return json_pack("{s:o, s:I, s:o, s:o}",
-                     "salt", ctl_user_b64(r->salt, r->salt_len), "iter", (json_int_t)r->iter,
-                     "stored_key", ctl_user_b64(r->stored_key, klen),
-                     "server_key", ctl_user_b64(r->server_key, klen));
-}
-
-/* Derive both records from password; returns the "scram" object, or NULL
- * after printing the error. */
+/* Both records for password (scram_json.c); NULL after printing the error. */
 static json_t *ctl_user_scram(const char *password, unsigned iter)
 {
-    const scram_hash hashes[] = {SCRAM_SHA1, SCRAM_SHA256};
-    json_t *obj = json_object();
-    for (size_t i = 0; obj && i < sizeof hashes / sizeof hashes[0]; i++) {
-        scram_record r;
-        json_t *rec = NULL;
-        if (scram_make_record(hashes[i], password, NULL, 0, iter, &r) < 0) {
-            ctl_user_fail("the password is not acceptable (SASLprep rejects it)");
-        } else if (!(rec = ctl_user_record_json(&r)) ||
-                   json_object_set_new(obj, scram_mech_name(hashes[i]), rec) < 0) {
-            ctl_user_fail("out of memory");
-        }
-        ctl_password_wipe(&r, sizeof r);
-        if (!rec) {
-            json_decref(obj);
-            obj = NULL;
-        }
-    }
+    const char *err = NULL;
+    json_t *obj = scram_records_json(password, iter, &err);
+    if (!obj) ctl_user_fail(err);
     return obj;
 }
 

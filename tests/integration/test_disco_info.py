@@ -17,7 +17,7 @@ NS_LAST = "jabber:iq:last"
 # Exactly what the server implements today; a module that registers a new
 # IQ namespace or feature must show up here.
 SERVER_FEATURES = sorted([
-    NS_INFO, NS_ITEMS, NS_LAST, "jabber:iq:privacy", "jabber:iq:private", "jabber:iq:version", "msgoffline", "urn:xmpp:ping",
+    NS_INFO, NS_ITEMS, NS_LAST, "jabber:iq:privacy", "jabber:iq:private", "jabber:iq:register", "jabber:iq:version", "msgoffline", "urn:xmpp:ping",
     "urn:xmpp:blocking", "urn:xmpp:time", "vcard-temp",
 ])
 ACCOUNT_FEATURES = sorted([NS_INFO, NS_ITEMS, NS_LAST, "vcard-temp"])
