@@ -6,6 +6,7 @@
  * conn.c     one client connection: socket and TLS I/O, buffers, close
  * stream.c   RFC 6120 stream negotiation and element dispatch by state
  * sasl.c     SASL PLAIN / SCRAM-SHA-1 / SCRAM-SHA-256 against storage
+ * register.c XEP-0077 account creation before authentication
  * bind.c     resource binding through the user's sm shard, stanza hand-off
  * tls.c      the OpenSSL server context
  * tls_rec.c  the TLS 1.3 record layer after the handshake (tls_rec.h)
@@ -122,6 +123,11 @@ int c2s_conn_register(c2s_t *s, conn_t *c);
 void c2s_conn_unregister(c2s_t *s, conn_t *c);
 conn_t *c2s_conn_find(c2s_t *s, uint64_t id);
 void c2s_mark_dirty(c2s_t *s, conn_t *c);
+
+/* register.c: XEP-0077 before authentication */
+int register_enabled(const c2s_t *s);
+/* 1 if el was a registration IQ (answered), 0 if not one. */
+int register_handle(conn_t *c, const xml_node *el);
 
 /* listener.c */
 int listener_open(c2s_t *s);

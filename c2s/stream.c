@@ -76,7 +76,10 @@ void stream_send_features(conn_t *c)
     }
     conn_write(c, b.data, b.len);
     buf_reset(&b);
-    if (!c->authed && (c->tls || !c->srv->require_tls)) sasl_write_mechanisms(c);
+    if (!c->authed && (c->tls || !c->srv->require_tls)) {
+        sasl_write_mechanisms(c);
+        if (register_enabled(c->srv)) buf_puts(&b, "<register xmlns='http://jabber.org/features/iq-register'/>");
+    }
     if (c->authed) {
         buf_puts(&b, "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
                      "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>"
@@ -164,6 +167,7 @@ static void stream_pre_auth(conn_t *c, xml_node *el)
         sasl_handle(c, el);
         return;
     }
+    if (register_handle(c, el)) return;
     stream_error(c, "not-authorized", NULL);
 }
 

@@ -66,3 +66,103 @@ def test_cancel_account(cluster, users, client, arun):
         send_presence(kc, status="still here")
 
     arun(body())
+
+
+NS_XDATA = "jabber:x:data"
+NS_FEAT_REG = "http://jabber.org/features/iq-register"
+
+
+@pytest.fixture(scope="module")
+def open_registration(tmp_path_factory):
+    from conftest import running_cluster
+    with running_cluster(tmp_path_factory.mktemp("register"),
+                         c2s_config={"register": "true", "register_per_ip": 3}) as c:
+        yield c
+
+
+def raw_tls(cluster):
+    """A raw stream after STARTTLS, with the features offered then."""
+    from clients import RawStream
+    raw = RawStream(cluster.port)
+    raw.open()
+    raw.features()
+    return raw, raw.starttls(cluster.cert)
+
+
+def raw_iq(raw, inner, itype, iid):
+    raw.send(f"<iq type='{itype}' id='{iid}'><query xmlns='{NS_REG}'>{inner}</query></iq>")
+    r = raw.next(timeout=10)
+    assert r.get("id") == iid, xs(r)
+    return r
+
+
+def test_registration_before_login(open_registration):
+    cl = open_registration
+    name = f"newbie{id(cl) % 100000}"
+    raw, feats = raw_tls(cl)
+    try:
+        assert feats.find(q(NS_FEAT_REG, "register")) is not None, "offered after STARTTLS"
+        r = raw_iq(raw, "", "get", "g1")
+        qn = r.find(q(NS_REG, "query"))
+        assert qn.find(q(NS_REG, "username")) is not None and qn.find(q(NS_REG, "password")) is not None
+        form = qn.find(q(NS_XDATA, "x"))
+        assert form is not None and form.get("type") == "form"
+        assert sorted(f.get("var") for f in form.findall(q(NS_XDATA, "field"))) == ["FORM_TYPE", "password", "username"]
+        r = raw_iq(raw, "<username>x</username><password/>", "set", "s0")
+        assert stanza_error(r) == ("modify", "not-acceptable"), xs(r)
+        r = raw_iq(raw, f"<username>{name}</username><password>pa55 word</password>", "set", "s1")
+        assert r.get("type") == "result", xs(r)
+        r = raw_iq(raw, f"<username>{name}2</username><password>x</password>", "set", "s2")
+        assert stanza_error(r) == ("modify", "not-acceptable"), "one registration per connection"
+    finally:
+        raw.close()
+    # the new account logs in; the same name again is a conflict; a form works too
+    from clients import RawStream
+    login = RawStream(cl.port)
+    try:
+        assert login.login(cl.cert, name, "pa55 word").startswith(f"{name}@")
+    finally:
+        login.close()
+    raw, _ = raw_tls(cl)
+    try:
+        r = raw_iq(raw, f"<username>{name}</username><password>other</password>", "set", "s3")
+        assert stanza_error(r) == ("cancel", "conflict"), xs(r)
+    finally:
+        raw.close()
+    raw, _ = raw_tls(cl)
+    try:
+        form = (f"<x xmlns='{NS_XDATA}' type='submit'><field var='FORM_TYPE'><value>{NS_REG}</value></field>"
+                f"<field var='username'><value>{name}f</value></field>"
+                "<field var='password'><value>formpass</value></field></x>")
+        assert raw_iq(raw, form, "set", "s4").get("type") == "result"
+    finally:
+        raw.close()
+    # register_per_ip: 3 attempts per hour from one address, counted by each
+    # c2s process; 3 were made above (the conflict counts), so at most
+    # 3 * (c2s processes) - 3 more succeed before the refusal
+    from cluster import C2S_NODES
+    ok = 0
+    for i in range(3 * len(C2S_NODES) + 1):
+        raw, _ = raw_tls(cl)
+        try:
+            r = raw_iq(raw, f"<username>{name}n{i}</username><password>x</password>", "set", f"n{i}")
+        finally:
+            raw.close()
+        if r.get("type") == "result":
+            ok += 1
+            continue
+        assert stanza_error(r) == ("modify", "not-acceptable"), xs(r)
+        break
+    else:
+        raise AssertionError("the per-IP limit never applied")
+    assert ok <= 3 * len(C2S_NODES) - 3, ok
+
+
+def test_registration_is_off_by_default(cluster):
+    raw, feats = raw_tls(cluster)
+    try:
+        assert feats.find(q(NS_FEAT_REG, "register")) is None
+        r = raw_iq(raw, "<username>nobody</username><password>x</password>", "set", "off1")
+        assert stanza_error(r) == ("cancel", "service-unavailable"), xs(r)
+    finally:
+        raw.close()
