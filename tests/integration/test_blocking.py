@@ -80,6 +80,13 @@ def test_block_and_unblock_a_contact(cluster, users, client, arun):
         e = await next_stanza(u2, what="the blocked error")
         assert e.get("type") == "error" and e.get("from") == k and stanza_error(e) == ("cancel", "not-acceptable")
         assert e.find(q(NS_CLIENT, "error")).find(q(NS_BLOCK_ERR, "blocked")) is not None, xs(e)
+        # IQs and directed presence to k are refused the same way
+        r = await u2.iq("get", "<query xmlns='jabber:iq:version'/>", to=kc.jid)
+        assert stanza_error(r) == ("cancel", "not-acceptable"), xs(r)
+        assert r.find(q(NS_CLIENT, "error")).find(q(NS_BLOCK_ERR, "blocked")) is not None
+        send_presence(u1, to=k, status="directed")
+        e = await next_stanza(u1, what="the refusal of the directed presence")
+        assert e.tag == q(NS_CLIENT, "presence") and e.get("type") == "error", xs(e)
         got = await sync(u1, u2, kc, wc, pairs=[(wc, u1), (wc, u2), (wc, kc)])
         for c in (u1, u2):
             assert not [x for x in got[c] if bare(x.get("from") or "") == k], [xs(x) for x in got[c]]

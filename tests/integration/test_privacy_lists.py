@@ -151,3 +151,42 @@ def test_privacy_limits(cluster, users, client, arun):
         assert r.get("type") == "result"
 
     arun(body())
+
+
+def test_item_types_kinds_and_order(cluster, users, client, arun):
+    """Items are processed by order and the first match decides: a group
+    allow before a jid deny for IQs, and a fall-through deny for
+    messages; per-kind items touch only their kind."""
+
+    async def body():
+        u, k, u1, u2, kc, wc = await two_resources_contact_witness(client, users, "pro")
+        w = bare(wc.jid)
+        await roster_set(u1, k, groups=["Friends"])
+        await sync(u1, u2, kc, wc)
+        ok(await priv(u1, "set", "<list name='mix'>"
+                                 "<item type='jid' value='%s' action='deny' order='20'><iq/></item>"
+                                 "<item action='deny' order='30'><message/></item>"
+                                 "<item type='group' value='Friends' action='allow' order='10'/>"
+                                 "</list>" % w))
+        ok(await priv(u1, "set", "<active name='mix'/>"))
+        await sync(u1, u2, kc, wc, pairs=[(u2, u1), (u2, kc), (u2, wc)])   # w's markers would be refused now
+        send_msg(kc, u1.jid, "chat", body="friend")
+        send_msg(wc, u1.jid, "chat", body="stranger")
+        e = await next_stanza(wc, what="the refusal of w's message")
+        assert stanza_error(e) == ("cancel", "service-unavailable"), xs(e)
+        kc.send_raw(f"<iq xmlns='{NS_CLIENT}' type='get' id='kiq' to='{u1.jid}'><q xmlns='urn:example:x'/></iq>")
+        wc.send_raw(f"<iq xmlns='{NS_CLIENT}' type='get' id='wiq' to='{u1.jid}'><q xmlns='urn:example:x'/></iq>")
+        got = await sync(u1, kc, wc, pairs=[(u2, u1), (u2, kc), (u2, wc)])
+        at_u1 = [(x.tag, x.findtext(q(NS_CLIENT, "body")) if x.tag == q(NS_CLIENT, "message") else x.get("id"))
+                 for x in got[u1] if x.tag != q(NS_CLIENT, "presence")]
+        assert (q(NS_CLIENT, "message"), "friend") in at_u1 and (q(NS_CLIENT, "iq"), "kiq") in at_u1, at_u1
+        assert (q(NS_CLIENT, "iq"), "wiq") not in at_u1, "the jid item denies w's IQs"
+        assert not [x for x in got[u1] if x.tag == q(NS_CLIENT, "message") and bare(x.get("from")) == w]
+        werr = [x for x in got[wc] if x.get("id") == "wiq"]
+        assert werr and stanza_error(werr[0]) == ("cancel", "service-unavailable"), [xs(x) for x in got[wc]]
+        # u2 has no active list and no default: everything reaches it
+        send_msg(wc, u2.jid, "chat", body="to two")
+        got = await sync(u2, wc)
+        assert [x.findtext(q(NS_CLIENT, "body")) for x in got[u2] if x.tag == q(NS_CLIENT, "message")] == ["to two"]
+
+    arun(body())
