@@ -13,6 +13,9 @@
  * a match is cached, with the features, so a forged ver never is. Legacy
  * caps without a hash are not verified.
  *
+ * Each session keeps the caps of its last available presence (sm_session
+ * .caps), for what needs a session's features (PEP notifications).
+ *
  * Queries in flight are bounded (CAPS_MAX_PENDING) and forgotten after
  * CAPS_QUERY_MS; one ver is asked for at most once at a time.
  */
@@ -303,13 +306,17 @@ static char *dup_s(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* A broadcast available presence with caps from session s. */
-static void caps_seen(sm_t *sm, const sm_session *s, const xml_node *c)
+/* A broadcast available presence with caps from session s: remember
+ * them on the session, and verify them unless known. */
+static void caps_seen(sm_t *sm, sm_session *s, const xml_node *c)
 {
     const char *hash = xml_attr_get(c, "hash"), *node = xml_attr_get(c, "node"), *ver = xml_attr_get(c, "ver");
-    if (!hash || !node || !ver || !*ver || !caps_md(hash)) return;
     char key[1024];
+    free(s->caps);
+    s->caps = NULL;
+    if (!hash || !node || !ver || !*ver || !caps_md(hash)) return;
     if ((size_t)snprintf(key, sizeof key, "%s %s", hash, ver) >= sizeof key) return;
+    s->caps = strdup(key);
     if (hmap_get(&caps_known, key) || hmap_get(&caps_pending, key)) return;
     caps_expire(sm);
     if (caps_pending.count >= 2 * CAPS_MAX_PENDING) return;
@@ -364,8 +371,14 @@ static void caps_answer(sm_t *sm, const sm_session *s, const xml_node *iq, caps_
 static int caps_out(sm_t *sm, sm_session *s, xml_node *st, const jid_t *to)
 {
     if (strcmp(st->name, "presence") == 0) {
-        const xml_node *c = to || xml_attr_get(st, "type") ? NULL : xml_child(st, "c", NS_CAPS);
-        if (c) caps_seen(sm, s, c);
+        if (!to && !xml_attr_get(st, "type")) {
+            const xml_node *c = xml_child(st, "c", NS_CAPS);
+            if (c) caps_seen(sm, s, c);
+            else {               /* a presence without caps drops the old ones */
+                free(s->caps);
+                s->caps = NULL;
+            }
+        }
         return SM_PASS;
     }
     const char *id = xml_attr_get(st, "id"), *type = xml_attr_get(st, "type");

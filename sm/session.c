@@ -91,6 +91,7 @@ static void session_free(sm_session *s)
     free(s->resource);
     free(s->full);
     free(s->privacy_active);
+    free(s->caps);
     free(s);
 }
 

@@ -56,6 +56,8 @@ struct sm_session {
     unsigned roster_seq;           /* roster gets answered; stale roster.since replies are dropped */
     int blocklist_requested;       /* got the blocklist: receives block/unblock pushes */
     char *privacy_active;          /* XEP-0016 active list of this session, NULL: the default */
+    char *caps;                    /* XEP-0115 "<hash> <ver>" of its last presence, NULL if none
+                                      (its features: mod_caps.c's cache, Redis caps:<hash>:<ver>) */
 };
 
 /* Subscription bits of a roster item (RFC 6121 section 2.1.2.5). */

@@ -155,3 +155,31 @@ def test_blocking_errors(cluster, users, client, arun):
         assert await blocklist(uc) == []
 
     arun(body())
+
+
+def test_domain_item_blocks_everyone_there_but_oneself(cluster, users, client, arun):
+    """A domain item matches every JID at the domain (XEP-0191 section 6),
+    here every other local account; the user's own resources still talk."""
+    u, o = accounts(users, ["bdu", "bdo"], shards="different")
+
+    async def body():
+        u1 = await online(client, u, "one")
+        u2 = await online(client, u, "two")
+        oc = await online(client, o, "o")
+        await sync(u1, u2, oc)
+        await set_block(u1, "block", [cluster.domain])
+        send_msg(oc, u, "chat", body="anyone there?")
+        assert stanza_error(await next_stanza(oc)) == ("cancel", "service-unavailable")
+        send_msg(u2, u1.jid, "chat", body="me to me")
+        x = await next_stanza(u1, what="the message from the user's other resource")
+        while x.tag != q(NS_CLIENT, "message"):
+            x = await next_stanza(u1, what="the message from the user's other resource")
+        assert x.get("from") == u2.jid
+        await set_block(u1, "unblock", [cluster.domain])
+        send_msg(oc, u1.jid, "chat", body="now?")
+        x = await next_stanza(u1, what="o's message after the unblock")
+        while x.tag != q(NS_CLIENT, "message"):
+            x = await next_stanza(u1, what="o's message after the unblock")
+        assert x.get("from") == oc.jid
+
+    arun(body())
