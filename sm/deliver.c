@@ -190,7 +190,9 @@ static void deliver_message(sm_t *sm, xml_node *st, const jid_t *to, sm_user *u)
         if (sm_mod_undelivered(sm, st, to) != SM_HANDLED) sm_route_bounce(sm, st, "service-unavailable");
         break;
     case ACT_M:
-        sm_deliver_user(sm, u, st, SM_SEL_TOP, NULL);
+        /* nobody took it (each session's privacy list refused it): the
+         * sender learns, as for a refusal by the default list */
+        if (!sm_deliver_user(sm, u, st, SM_SEL_TOP, NULL)) sm_route_bounce(sm, st, "service-unavailable");
         break;
     case ACT_A:
         sm_deliver_user(sm, u, st, SM_SEL_NONNEG, NULL);

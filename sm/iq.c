@@ -79,6 +79,11 @@ static void iq_storage_done(sm_t *sm, void *ud, json_t *reply)
     free(w);
 }
 
+const char *sm_iq_stored(sm_t *sm, const xml_node *iq, json_t *reply, xml_node **payload)
+{
+    return sm_storage_ok(reply) ? NULL : "internal-server-error";
+}
+
 int sm_iq_storage(sm_t *sm, const xml_node *iq, const char *bare, json_t *req, sm_iq_storage_fn fn)
 {
     iq_wait *w = calloc(1, sizeof *w);

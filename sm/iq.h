@@ -28,6 +28,9 @@ int sm_iq_reply(sm_t *sm, const sm_iq_req *r, const xml_node *iq, xml_node *payl
  * condition, or sm_iq_answered when it answered by itself. */
 extern const char sm_iq_answered[];
 typedef const char *(*sm_iq_storage_fn)(sm_t *sm, const xml_node *iq, json_t *reply, xml_node **payload);
+/* An sm_iq_storage_fn for writes: an empty result once the reply says
+ * ok, else <internal-server-error/>. */
+const char *sm_iq_stored(sm_t *sm, const xml_node *iq, json_t *reply, xml_node **payload);
 /* Answer iq after a storage round trip: send req (taken) for the user
  * `bare`; fn builds the answer from the reply, which goes to the iq's
  * 'from' wherever it is then. No reply in time or a failed request

@@ -144,11 +144,6 @@ static void blocking_presence(sm_t *sm, sm_user *u, char **jids, size_t n, int a
     blocking_free(to.v, to.n);
 }
 
-static const char *blocking_stored(sm_t *sm, const xml_node *iq, json_t *reply, xml_node **payload)
-{
-    return sm_storage_ok(reply) ? NULL : "internal-server-error";
-}
-
 static const char *blocking_set(sm_t *sm, const sm_iq_req *r, const xml_node *iq, const xml_node *payload, int block)
 {
     char **jids;
@@ -170,7 +165,7 @@ static const char *blocking_set(sm_t *sm, const sm_iq_req *r, const xml_node *iq
     blocking_push(sm, u, block ? "block" : "unblock", jids, n);
     blocking_free(jids, n);
     if (!req) return sm_iq_reply(sm, r, iq, NULL) < 0 ? "internal-server-error" : NULL;
-    return sm_iq_storage(sm, iq, u->bare, req, blocking_stored) < 0 ? "internal-server-error" : NULL;
+    return sm_iq_storage(sm, iq, u->bare, req, sm_iq_stored) < 0 ? "internal-server-error" : NULL;
 }
 
 static const char *block_set(sm_t *sm, const sm_iq_req *r, const xml_node *iq, const xml_node *payload)

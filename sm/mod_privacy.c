@@ -92,15 +92,10 @@ static void privacy_push(sm_t *sm, const sm_user *u, const char *name)
     }
 }
 
-static const char *privacy_stored(sm_t *sm, const xml_node *iq, json_t *reply, xml_node **payload)
-{
-    return sm_storage_ok(reply) ? NULL : "internal-server-error";
-}
-
 static const char *privacy_store(sm_t *sm, const sm_iq_req *r, const xml_node *iq, json_t *req)
 {
     if (!req) return "internal-server-error";
-    return sm_iq_storage(sm, iq, r->owner->bare, req, privacy_stored) < 0 ? "internal-server-error" : NULL;
+    return sm_iq_storage(sm, iq, r->owner->bare, req, sm_iq_stored) < 0 ? "internal-server-error" : NULL;
 }
 
 static const char *privacy_set_list(sm_t *sm, const sm_iq_req *r, const xml_node *iq, const xml_node *list)

@@ -47,11 +47,6 @@ static const char *register_get(sm_t *sm, const sm_iq_req *r, const xml_node *iq
     return sm_iq_reply(sm, r, iq, q) < 0 ? "internal-server-error" : NULL;
 }
 
-static const char *register_stored(sm_t *sm, const xml_node *iq, json_t *reply, xml_node **payload)
-{
-    return sm_storage_ok(reply) ? NULL : "internal-server-error";
-}
-
 static const char *register_passwd(sm_t *sm, const sm_iq_req *r, const xml_node *iq, const xml_node *payload)
 {
     const char *bare = r->s->user->bare;
@@ -69,7 +64,7 @@ static const char *register_passwd(sm_t *sm, const sm_iq_req *r, const xml_node 
     if (cond) return cond;
     json_t *req = json_pack("{s:s, s:s, s:o}", "op", "user.passwd", "jid", bare, "scram", scram);
     log_info("password change requested by %s", r->s->full);
-    return sm_iq_storage(sm, iq, bare, req, register_stored) < 0 ? "internal-server-error" : NULL;
+    return sm_iq_storage(sm, iq, bare, req, sm_iq_stored) < 0 ? "internal-server-error" : NULL;
 }
 
 /* Presence of `type` from u's bare JID to contact. */

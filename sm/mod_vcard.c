@@ -55,11 +55,6 @@ static const char *vcard_get(sm_t *sm, const sm_iq_req *r, const xml_node *iq, c
     return sm_iq_storage(sm, iq, r->owner->bare, req, vcard_got) < 0 ? "internal-server-error" : NULL;
 }
 
-static const char *vcard_stored(sm_t *sm, const xml_node *iq, json_t *reply, xml_node **payload)
-{
-    return sm_storage_ok(reply) ? NULL : "internal-server-error";
-}
-
 static size_t vcard_max(const sm_t *sm)
 {
     long long v = config_int(sm->cfg, "sm.max_vcard_size", VCARD_MAX_DEFAULT);
@@ -79,7 +74,7 @@ static const char *vcard_set(sm_t *sm, const sm_iq_req *r, const xml_node *iq, c
     json_t *req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "op", "data.put", "jid", r->owner->bare, "kind", "vcard",
                             "key", "", "value", b.data);
     buf_free(&b);
-    return sm_iq_storage(sm, iq, r->owner->bare, req, vcard_stored) < 0 ? "internal-server-error" : NULL;
+    return sm_iq_storage(sm, iq, r->owner->bare, req, sm_iq_stored) < 0 ? "internal-server-error" : NULL;
 }
 
 static const sm_iq_handler vcard_iq[] = {

@@ -188,5 +188,10 @@ def test_item_types_kinds_and_order(cluster, users, client, arun):
         send_msg(wc, u2.jid, "chat", body="to two")
         got = await sync(u2, wc)
         assert [x.findtext(q(NS_CLIENT, "body")) for x in got[u2] if x.tag == q(NS_CLIENT, "message")] == ["to two"]
+        # both sessions refuse w's messages: one to the bare JID is answered, not lost
+        ok(await priv(u2, "set", "<active name='mix'/>"))
+        m = send_msg(wc, u, "chat", body="to anyone")
+        e = await next_stanza(wc, what="the refusal of the bare-JID message")
+        assert e.get("id") == m.get("id") and stanza_error(e) == ("cancel", "service-unavailable"), xs(e)
 
     arun(body())
